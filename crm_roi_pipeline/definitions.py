@@ -1,0 +1,39 @@
+"""The one `Definitions` of the project: what `dagster dev`, `crm-roi` and the tests all load."""
+
+from __future__ import annotations
+
+import warnings
+
+from dagster import AssetSelection, BetaWarning, Definitions, define_asset_job
+
+# BackfillPolicy is beta in Dagster 1.13; the pin in requirements.lock keeps its behaviour fixed.
+warnings.filterwarnings("ignore", category=BetaWarning)
+
+from crm_roi_pipeline.resources import AssumptionsFile, PipelineSettings, Warehouse, env_or_default
+from crm_roi_pipeline.settings import DEFAULTS
+from crm_roi_pipeline.staging.assets import staging_assets
+from crm_roi_pipeline.staging.partitions import monthly_partitions
+
+STAGING_JOB = "stage_crm"
+
+stage_crm_job = define_asset_job(
+    STAGING_JOB,
+    selection=AssetSelection.groups("staging"),
+    partitions_def=monthly_partitions,
+    description="Stage deals, leads, activities and spend from every configured source into crm.*.",
+)
+
+
+def _env(name: str):
+    return env_or_default(name, DEFAULTS[name])
+
+
+defs = Definitions(
+    assets=[*staging_assets],
+    jobs=[stage_crm_job],
+    resources={
+        "warehouse": Warehouse(database=_env("CRM_ROI_DUCKDB_PATH")),
+        "settings": PipelineSettings(source=_env("CRM_ROI_SOURCE"), csv_dir=_env("CRM_ROI_CSV_DIR")),
+        "assumptions": AssumptionsFile(path=_env("CRM_ROI_ASSUMPTIONS")),
+    },
+)

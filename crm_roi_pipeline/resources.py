@@ -1,0 +1,93 @@
+"""Dagster resources: the DuckDB file, the pipeline's settings and the assumptions file.
+
+Values come from the environment through `EnvVar` (see `definitions.py`), so the UI shows which variable
+a setting came from and never its secret value.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+from dagster import ConfigurableResource
+from dagster_duckdb import DuckDBResource
+from filelock import FileLock, Timeout
+from pydantic import Field
+
+from crm_roi_pipeline.errors import CrmRoiError
+from crm_roi_pipeline.project import resolve_path
+from crm_roi_pipeline.settings import Assumptions, load_assumptions, parse_sources
+
+_SQL_DIR = Path(__file__).parent / "staging" / "sql"
+
+
+class Warehouse(DuckDBResource):
+    """The DuckDB file everything is staged and published in.
+
+    DuckDB lets one process write a file, or several read it, never both; every connection therefore takes
+    a file lock beside the database first, so runs of the CLI, the UI and the schedule queue instead of
+    failing on DuckDB's own lock. Connections are kept short.
+    """
+
+    lock_timeout_seconds: float = Field(default=3600, description="How long to wait for another run's connection.")
+
+    @property
+    def path(self) -> Path:
+        return resolve_path(self.database)
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        path = self.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(path) + ".lock")
+        try:
+            lock.acquire(timeout=self.lock_timeout_seconds)
+        except Timeout:
+            raise CrmRoiError(
+                f"{path}: another run held the database for more than {self.lock_timeout_seconds:.0f}s; try again later."
+            ) from None
+        try:
+            conn = duckdb.connect(str(path), config={"custom_user_agent": "crm_roi_pipeline", **self.connection_config})
+            try:
+                conn.execute("SET TimeZone = 'UTC'")
+                conn.execute((_SQL_DIR / "macros.sql").read_text())
+                conn.execute((_SQL_DIR / "schema.sql").read_text())
+                yield conn
+            finally:
+                conn.close()
+        finally:
+            lock.release()
+
+
+class PipelineSettings(ConfigurableResource):
+    """Which sources feed `crm.*` and where the CSV exports are (CONTRACT.md, settings)."""
+
+    source: str = Field(default="csv", description="CRM_ROI_SOURCE: csv, salesforce, hubspot or a comma list.")
+    csv_dir: str = Field(default="data/sample", description="CRM_ROI_CSV_DIR: folder of CSV exports.")
+
+    @property
+    def sources(self) -> tuple[str, ...]:
+        return parse_sources(self.source)
+
+    @property
+    def csv_path(self) -> Path:
+        return resolve_path(self.csv_dir)
+
+
+class AssumptionsFile(ConfigurableResource):
+    """The business assumptions YAML (CRM_ROI_ASSUMPTIONS), validated whenever it is read."""
+
+    path: str = Field(default="data/roi_assumptions.yaml", description="CRM_ROI_ASSUMPTIONS")
+
+    def load(self) -> Assumptions:
+        return load_assumptions(self.path)
+
+
+def env_or_default(name: str, default: str):
+    """`EnvVar(name)` when the variable is set, else the contract's default (EnvVar alone has no default)."""
+    from dagster import EnvVar
+
+    return EnvVar(name) if os.environ.get(name) else default

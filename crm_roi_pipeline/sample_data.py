@@ -1,0 +1,432 @@
+"""Deterministic generator for the canonical CRM sample dataset.
+
+The pipeline has to be demonstrable and testable without anyone's real CRM, so
+this module fabricates one company's CRM history in the canonical CSV format:
+deals.csv, leads.csv, activities.csv, spend.csv and fx_rates.csv.
+
+The story the data tells, 2022-01-01 to 2025-06-30: until 2024-01-01 the team
+worked from a spreadsheet (date-only timestamps, deal_type rarely filled, few
+activities logged); then the CRM went live and brought a real but moderate lift
+(win rate ~22% -> ~27%, median cycle ~45 -> ~36 days, deals ~5% larger, lead
+conversion a few points higher, ~1.5x activities per deal). Seasonality (busy
+Q4, quiet August), slow growth and month-to-month noise keep a naive pre/post
+comparison from being trivially clean.
+
+A handful of deliberately broken rows (see ``_plant_bad_rows``) exercise the
+validation layer; each defect appears exactly once so tests can count them.
+
+Everything is vectorised numpy driven by ``numpy.random.default_rng(seed)``, and
+every CSV is written by DuckDB with an explicit ORDER BY, so the same seed and
+size give byte-identical files and a million deals take seconds, not minutes.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+DAY = 86_400
+MONTHS = np.arange("2022-01", "2025-07", dtype="datetime64[M]")
+_MONTH_START = MONTHS.astype("datetime64[s]").astype(np.int64)
+_MONTH_DAYS = ((MONTHS + 1).astype("datetime64[D]") - MONTHS.astype("datetime64[D]")).astype(np.int64)
+_END = int(np.datetime64("2025-06-30T23:59:59", "s").astype(np.int64))
+_ADOPT = int(np.datetime64("2024-01-01T00:00:00", "s").astype(np.int64))
+# Left out of fx_rates.csv on purpose so currency conversion has a gap to report.
+MISSING_FX_MONTH = int(np.flatnonzero(MONTHS == np.datetime64("2023-03"))[0])
+
+TEAMS = ["Enterprise", "Mid-Market", "SMB"]
+_TEAM_SIZE = np.array([5, 8, 12])  # owners U001..U025, grouped by team
+_TEAM_FIRST = np.concatenate([[0], np.cumsum(_TEAM_SIZE)[:-1]])
+_TEAM_P = [0.18, 0.37, 0.45]
+_TEAM_MEDIAN_USD = np.array([42_000.0, 14_000.0, 4_200.0])
+_TEAM_ACTIVITY = np.array([1.4, 1.0, 0.8])  # bigger deals get worked harder
+SOURCES = ["Web", "Referral", "Partner", "Trade Show", "Paid Search", "Email"]
+_SOURCE_P = [0.30, 0.15, 0.12, 0.10, 0.22, 0.11]
+STAGES = ["Prospecting", "Qualification", "Proposal", "Negotiation", "Closed Won", "Closed Lost"]
+DEAL_TYPES = ["new_business", "expansion", "renewal", "Add-on", "Renewal"]
+PRODUCTS = ["Platform licence", "Starter package", "Additional seats", "Analytics add-on", "Annual renewal"]
+LEAD_STATUS = ["New", "Working", "Nurturing", "Disqualified", "Converted"]
+ACTIVITY_TYPES = ["call", "email", "meeting", "task", "note"]
+_ACTIVITY_P = [0.28, 0.34, 0.14, 0.14, 0.10]
+
+_PREFIX = np.array("""Acme Northwind Bluepeak Silverline Ironbridge Redwood Brightwater Summit Harbor
+    Evergreen Granite Lakeside Pioneer Crescent Falcon Meridian Oakridge Cobalt Sterling Horizon Vertex
+    Beacon Cedar Atlas Orion Keystone Riverbend Highland Westfield Stonegate Copperleaf Clearwater
+    Sunrise Polar Nimbus Quantum Greenfield Maple Aurora Tidewater""".split())
+_CORE = np.array("""Logistics Analytics Foods Health Manufacturing Software Systems Energy Retail
+    Consulting Labs Media Robotics Outdoor Pharma Textiles Freight Capital Dynamics Solutions Networks
+    Interiors Metals Medical Hospitality Farms Engineering Learning Security Motors""".split())
+_SUFFIX = np.array(["", " Inc.", " LLC", " GmbH", " Ltd", " Corp", " Group", " Co."])
+_SUFFIX_P = [0.34, 0.18, 0.14, 0.08, 0.08, 0.08, 0.06, 0.04]
+
+_TS = "%Y-%m-%dT%H:%M:%SZ"
+_ORD = 16  # row r sorts at r*16; planted rows slot in at r*16 + k without ties
+
+
+def generate(out_dir: str | Path, *, deals: int = 2500, seed: int = 7) -> dict[str, int]:
+    """Write deals.csv, leads.csv, activities.csv, spend.csv, fx_rates.csv into out_dir; return rows per file."""
+    if deals < 50:
+        raise ValueError("deals must be at least 50 so every story element has rows to live in")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # Independent streams: resizing one table must not reshuffle the calendar, fx or accounts.
+    r_cal, r_acc, r_lead, r_deal, r_act, r_money = np.random.default_rng(seed).spawn(6)
+    big = deals >= 100_000
+    n_leads = 2 * deals if big else int(2.5 * deals)
+    n_acts = 5 * deals if big else 6 * deals
+
+    month_w = _month_weights(r_cal)
+    fx = _fx_rates(r_money)
+    accounts = _accounts(r_acc, max(500, deals // 5))
+    leads = _leads(r_lead, n_leads, month_w, max_converted=int(0.7 * deals))
+    dl = _deals(r_deal, deals, month_w, leads, accounts, fx)
+    acts = _activities(r_act, n_acts, dl, leads)
+    spend = _spend(r_money, scale=deals / 2500)
+    return _write(out, dl, leads, acts, accounts, spend, fx)
+
+
+def _month_weights(rng: np.random.Generator) -> np.ndarray:
+    month = MONTHS.astype(int) % 12 + 1
+    w = (1 + 0.008 * np.arange(len(MONTHS)))  # slow growth
+    w = w * np.where(month >= 10, 1.25, 1.0) * np.where(month == 8, 0.85, 1.0)
+    w = w * rng.lognormal(0.0, 0.08, len(MONTHS))
+    return w / w.sum()
+
+
+def _times(rng: np.random.Generator, n: int, month_w: np.ndarray) -> np.ndarray:
+    """Epoch seconds during business hours, months drawn by weight."""
+    m = rng.choice(len(MONTHS), size=n, p=month_w)
+    day = (rng.random(n) * _MONTH_DAYS[m]).astype(np.int64)
+    return _MONTH_START[m] + day * DAY + 7 * 3600 + (rng.random(n) * 12 * 3600).astype(np.int64)
+
+
+def _legacy(t: np.ndarray) -> np.ndarray:
+    # The spreadsheet only held dates, so pre-CRM timestamps are midnight.
+    return np.where(t < _ADOPT, t - t % DAY, t)
+
+
+def _owner_in(rng: np.random.Generator, team: np.ndarray) -> np.ndarray:
+    return _TEAM_FIRST[team] + (rng.random(len(team)) * _TEAM_SIZE[team]).astype(np.int64)
+
+
+def _month_of(t: np.ndarray) -> np.ndarray:
+    return np.searchsorted(_MONTH_START, t, side="right") - 1
+
+
+def _fx_rates(rng: np.random.Generator) -> np.ndarray:
+    return np.round(np.clip(1.08 + np.cumsum(rng.normal(0, 0.008, len(MONTHS))), 1.05, 1.12), 4)
+
+
+def _accounts(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
+    combos = len(_PREFIX) * len(_CORE)
+    k = rng.permutation(combos * -(-n // combos))[:n]  # unique (prefix, core, repeat) per account
+    base = np.char.add(np.char.add(_PREFIX[k % len(_PREFIX)], " "), _CORE[(k // len(_PREFIX)) % len(_CORE)])
+    rep = k // combos
+    base = np.where(rep > 0, np.char.add(np.char.add(base, " "), (rep + 1).astype(str)), base)
+    names = np.char.add(base, _SUFFIX[rng.choice(len(_SUFFIX), n, p=_SUFFIX_P)]).astype(object)
+    # Three pairs of distinct accounts that are the same company once names are
+    # normalised: the kind of duplicate entity resolution has to catch.
+    i1, j1, i2, j2, i3, j3 = rng.choice(n, 6, replace=False)
+    names[i1], names[j1] = base[i1] + " Inc.", base[i1].upper() + " INC"
+    names[i2], names[j2] = base[i2] + " GmbH", base[i2]
+    names[i3], names[j3] = base[i3] + " LLC", base[i3] + ", LLC"
+    team = rng.choice(3, n, p=_TEAM_P)
+    return {"name": names, "team": team, "owner": _owner_in(rng, team), "weight": rng.lognormal(0, 0.9, n)}
+
+
+def _leads(rng: np.random.Generator, n: int, month_w: np.ndarray, max_converted: int) -> dict[str, np.ndarray]:
+    created = _legacy(np.sort(_times(rng, n, month_w)))
+    post = created >= _ADOPT
+    lag = rng.lognormal(np.log(np.where(post, 16.0, 20.0) * DAY), 0.9).astype(np.int64)
+    converted_at = _legacy(created + lag)
+    converted = (rng.random(n) < np.where(post, 0.21, 0.17)) & (converted_at <= _END)
+    idx = np.flatnonzero(converted)
+    if len(idx) > max_converted:  # only at tiny sizes: every conversion needs its own deal
+        converted[rng.choice(idx, len(idx) - max_converted, replace=False)] = False
+    age = _END - created
+    status = np.where(age < 30 * DAY, rng.integers(0, 2, n), np.where(rng.random(n) < 0.35, 2, 3))
+    return {
+        "created": created,
+        "converted": converted,
+        "converted_at": converted_at,
+        "status": np.where(converted, 4, status),
+        "source": np.where(rng.random(n) < 0.08, -1, rng.choice(len(SOURCES), n, p=_SOURCE_P)),
+        "owner": _owner_in(rng, rng.choice(3, n, p=[0.15, 0.35, 0.50])),
+        "deal": np.full(n, -1),
+        "account": np.full(n, -1),
+    }
+
+
+def _deals(rng, n, month_w, leads, accounts, fx) -> dict[str, np.ndarray]:
+    from_lead = np.flatnonzero(leads["converted"])
+    created = np.concatenate([leads["converted_at"][from_lead], _legacy(_times(rng, n - len(from_lead), month_w))])
+    lead = np.concatenate([from_lead, np.full(n - len(from_lead), -1)])
+    order = np.argsort(created, kind="stable")  # deal ids follow creation order
+    created, lead = created[order], lead[order]
+    post, has_lead = created >= _ADOPT, lead >= 0
+
+    w = accounts["weight"]
+    account = np.where(rng.random(n) < 0.95, rng.choice(len(w), n, p=w / w.sum()), -1)
+    team = np.where(account >= 0, accounts["team"][account], rng.choice(3, n, p=_TEAM_P))
+    owner = np.where((account >= 0) & (rng.random(n) < 0.8), accounts["owner"][account], _owner_in(rng, team))
+
+    # Outcome and cycle are drawn for every deal, then censored at the data end:
+    # recent deals are mostly still open, as they would be in a live CRM.
+    # Win flags are dealt out exactly per cohort: at 2.5k deals plain Bernoulli
+    # noise (+-1.3pp) would be as large as half the lift the sample must show.
+    u, won = rng.random(n), np.zeros(n, dtype=bool)
+    for cohort, p_win in ((~post, 0.22), (post, 0.27)):
+        idx = np.flatnonzero(cohort)
+        won[idx[np.argsort(u[idx])[: round(p_win * len(idx))]]] = True
+    closes = _legacy(created + (rng.lognormal(np.log(np.where(post, 36.0, 45.0)), 0.55) * DAY).astype(np.int64))
+    is_open = (closes > _END) | ((created > _END - 90 * DAY) & (rng.random(n) < 0.5))
+    is_won = won & ~is_open
+    stage = np.where(is_open, rng.choice(4, n, p=[0.3, 0.25, 0.25, 0.2]), np.where(is_won, 4, 5))
+
+    usd = _TEAM_MEDIAN_USD[team] * rng.lognormal(0, 0.55, n)
+    # Heavy tails and team mix move a cohort's mean by more than the ~5% uplift
+    # the story needs, so post-CRM sizes are calibrated against pre-CRM ones.
+    for outcome in (False, True):
+        pre_g, post_g = ~post & (won == outcome), post & (won == outcome)
+        if pre_g.any() and post_g.any():
+            usd[post_g] *= 1.05 * usd[pre_g].mean() / usd[post_g].mean()
+    m_created, m_closed = _month_of(created), _month_of(np.where(is_open, created, closes))
+    eur = (rng.random(n) < 0.03) & (m_created != MISSING_FX_MONTH) & (m_closed != MISSING_FX_MONTH)
+    amount = np.round(np.where(eur, usd / fx[m_created], usd), 2)
+
+    # First won deal of an account is new business; anything after it is growth.
+    wins_before = pd.Series(is_won.astype(np.int32)).groupby(account).cumsum().to_numpy() - is_won
+    canon = np.where((account >= 0) & (wins_before > 0), np.where(rng.random(n) < 0.12, 2, 1), 0)
+    shown = np.where(post, rng.random(n) >= 0.05, rng.random(n) < 0.12)  # the sheet rarely said
+    crm_own = post & (canon > 0) & (rng.random(n) < 0.04)  # "Add-on"/"Renewal" picklist values
+    deal_type = np.where(~shown, -1, np.where(crm_own, canon + 2, canon))
+    product = np.where(canon == 0, rng.integers(0, 2, n), np.where(canon == 1, 2 + rng.integers(0, 2, n), 4))
+
+    # Deals converted from a lead often leave lead_source blank: the source lives on the lead.
+    own_source = np.where(rng.random(n) < 0.08, -1, rng.choice(len(SOURCES), n, p=_SOURCE_P))
+    lead_source = np.where(has_lead, np.where(rng.random(n) < 0.45, leads["source"][lead], -1), own_source)
+
+    linked = lead[has_lead]
+    leads["deal"][linked] = np.flatnonzero(has_lead)
+    leads["account"][linked] = account[has_lead]
+    leads["owner"][linked] = owner[has_lead]
+    return {
+        "created": created, "closes": closes, "is_open": is_open, "is_won": is_won, "stage": stage,
+        "account": account, "team": team, "owner": owner, "lead": lead, "amount": amount,
+        "eur": eur, "deal_type": deal_type, "product": product, "lead_source": lead_source, "post": post,
+    }
+
+
+def _activities(rng, n, dl, leads) -> dict[str, np.ndarray]:
+    # Narrow dtypes throughout: at 5M rows every int64 temporary costs 40 MB.
+    n_deal = round(n * 0.8)
+    n_lead = n - n_deal
+    w = np.where(dl["post"], 1.5, 1.0) * _TEAM_ACTIVITY[dl["team"]]  # the CRM gets used: ~1.5x logging
+    di = rng.choice(len(w), n_deal, p=w / w.sum()).astype(np.int32)
+    start = dl["created"][di]
+    span = np.where(dl["is_open"], _END, dl["closes"])[di] - start
+    t_deal = start + (rng.random(n_deal) * span).astype(np.int64)
+    del start, span
+
+    lw = np.where(leads["created"] >= _ADOPT, 1.5, 1.0)
+    li = rng.choice(len(lw), n_lead, p=lw / lw.sum()).astype(np.int32)
+    lstart = leads["created"][li]
+    lstop = np.where(leads["converted"], leads["converted_at"], np.minimum(leads["created"] + 30 * DAY, _END))[li]
+    t_lead = lstart + (rng.random(n_lead) * (lstop - lstart)).astype(np.int64)
+    t = np.concatenate([t_deal, t_lead])
+    del lstart, lstop, t_deal, t_lead
+
+    kind = rng.choice(len(ACTIVITY_TYPES), n, p=_ACTIVITY_P).astype(np.int8)
+    # Open to-dos are due in the future relative to when they were logged.
+    is_open = (kind == 3) & (rng.random(n) < 0.05)
+    t[is_open] = np.minimum(t[is_open] + rng.integers(1, 22, int(is_open.sum())) * DAY, _END)
+    duration = np.full(n, -1, dtype=np.int16)
+    calls, meetings = kind == 0, kind == 2
+    duration[calls] = np.clip(rng.lognormal(np.log(9), 0.6, int(calls.sum())), 1, 90)
+    duration[meetings] = rng.choice(np.array([30, 45, 60, 90], dtype=np.int16), int(meetings.sum()))
+    del calls, meetings
+    deal_owner = np.where(rng.random(n_deal) < 0.9, dl["owner"][di], rng.integers(0, _TEAM_SIZE.sum(), n_deal))
+    none = np.full(n_lead, -1, dtype=np.int32)
+    cols = {
+        "t": t, "kind": kind, "is_open": is_open, "duration": duration,
+        "owner": np.concatenate([deal_owner, leads["owner"][li]]).astype(np.int8),
+        "deal": np.concatenate([di, none]),
+        "lead": np.concatenate([np.full(n_deal, -1, dtype=np.int32), li]),
+        "account": np.concatenate([dl["account"][di], none]).astype(np.int32),
+    }
+    del t, kind, is_open, duration, deal_owner, di, li
+    order = np.argsort(cols["t"], kind="stable")
+    for k in cols:  # one column at a time, so only one extra copy is alive
+        cols[k] = cols[k][order]
+    return cols
+
+
+def _spend(rng: np.random.Generator, scale: float) -> pd.DataFrame:
+    month = MONTHS.astype(int) % 12 + 1
+    growth = (1 + 0.01 * np.arange(len(MONTHS))) * np.where(month >= 10, 1.2, 1.0)
+    base = np.array([3500.0, 1200.0, 2500.0, 600.0, 8000.0, 1000.0])
+    mkt = base * growth[:, None] * rng.lognormal(0, 0.12, (len(MONTHS), len(SOURCES)))
+    # Trade-show money is spent in event months, a deposit otherwise.
+    mkt[:, 3] *= np.where(np.isin(month, [3, 6, 9, 11]), 15.0, 1.0)
+    sales = 22_000.0 * growth * rng.lognormal(0, 0.05, len(MONTHS))
+    amounts = np.round(np.column_stack([mkt, sales]) * scale, 2)
+    n_cols = len(SOURCES) + 1
+    return pd.DataFrame({
+        "ord": np.arange(amounts.size) * _ORD,
+        "month": np.repeat(MONTHS.astype("datetime64[D]").astype(str), n_cols),
+        "category": np.tile(["marketing"] * len(SOURCES) + ["sales"], len(MONTHS)),
+        "channel": np.tile(np.array(SOURCES + [None], dtype=object), len(MONTHS)),
+        "amount": amounts.ravel(),
+    })
+
+
+def _cat(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes.astype(np.int16), categories=labels)  # -1 -> NULL -> ""
+
+
+def _ts(t: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    out = t.astype("datetime64[s]")
+    if valid is not None:
+        out[~valid] = np.datetime64("NaT")
+    return out
+
+
+def _id(prefix: str, col: str, width: int) -> str:
+    return f"CASE WHEN {col} >= 0 THEN '{prefix}' || lpad(CAST({col} + 1 AS VARCHAR), {width}, '0') END"
+
+
+def _bool(col: str) -> str:
+    return f"CASE WHEN {col} THEN 'true' ELSE 'false' END"
+
+
+def _lit(v: str | None) -> str:
+    return "NULL" if v is None else "'" + v.replace("'", "''") + "'"
+
+
+def _write(out, dl, leads, acts, accounts, spend, fx) -> dict[str, int]:
+    n_d, n_l, n_a, n_acc = len(dl["created"]), len(leads["created"]), len(acts["t"]), len(accounts["name"])
+    wd, wl, wa = (max(6, len(str(x + 10))) for x in (n_d, n_l, n_a))
+    wc = max(5, len(str(n_acc)))
+    con = duckdb.connect()
+    con.register("owners_df", pd.DataFrame({
+        "owner": np.arange(_TEAM_SIZE.sum()),
+        "owner_id": [f"U{i + 1:03d}" for i in range(_TEAM_SIZE.sum())],
+        "team": np.repeat(TEAMS, _TEAM_SIZE)}))
+    con.register("accounts_df", pd.DataFrame({"account": np.arange(n_acc), "account_name": accounts["name"]}))
+    con.register("deals_df", pd.DataFrame({
+        "ord": np.arange(n_d) * _ORD, "deal": np.arange(n_d), "account": dl["account"], "owner": dl["owner"],
+        "product": _cat(dl["product"], PRODUCTS), "stage": _cat(dl["stage"], STAGES),
+        "is_closed": ~dl["is_open"], "is_won": dl["is_won"], "amount": dl["amount"],
+        "currency": _cat(dl["eur"].astype(np.int16), ["USD", "EUR"]),
+        "deal_type": _cat(dl["deal_type"], DEAL_TYPES), "lead_source": _cat(dl["lead_source"], SOURCES),
+        "lead": dl["lead"], "created_at": _ts(dl["created"]), "closed_at": _ts(dl["closes"], ~dl["is_open"])}))
+    con.register("leads_df", pd.DataFrame({
+        "ord": np.arange(n_l) * _ORD, "lead": np.arange(n_l), "owner": leads["owner"],
+        "lead_source": _cat(leads["source"], SOURCES), "status": _cat(leads["status"], LEAD_STATUS),
+        "created_at": _ts(leads["created"]), "is_converted": leads["converted"],
+        "converted_at": _ts(leads["converted_at"], leads["converted"]),
+        "deal": leads["deal"], "account": leads["account"]}))
+    con.register("acts_df", pd.DataFrame({
+        "ord": np.arange(n_a) * _ORD, "activity": np.arange(n_a), "kind": _cat(acts["kind"], ACTIVITY_TYPES),
+        "is_open": acts["is_open"], "occurred_at": _ts(acts["t"]), "owner": acts["owner"], "deal": acts["deal"],
+        "lead": acts["lead"], "account": acts["account"], "duration": acts["duration"]}))
+    con.register("spend_df", spend)
+    keep = np.arange(len(MONTHS)) != MISSING_FX_MONTH
+    con.register("fx_df", pd.DataFrame({
+        "ord": np.arange(keep.sum()) * _ORD, "month": MONTHS[keep].astype("datetime64[D]").astype(str),
+        "rate": fx[keep]}))
+
+    con.execute(f"""CREATE VIEW deals AS SELECT d.ord, {_id('D', 'd.deal', wd)} AS deal_id,
+        {_id('ACC', 'd.account', wc)} AS account_id, a.account_name, o.owner_id, o.team,
+        coalesce(a.account_name, 'Unassigned') || ' - ' || CAST(d.product AS VARCHAR) AS name,
+        CAST(d.stage AS VARCHAR) AS stage, {_bool('d.is_closed')} AS is_closed, {_bool('d.is_won')} AS is_won,
+        printf('%.2f', d.amount) AS amount, CAST(d.currency AS VARCHAR) AS currency,
+        CAST(d.deal_type AS VARCHAR) AS deal_type, CAST(d.lead_source AS VARCHAR) AS lead_source,
+        {_id('L', 'd.lead', wl)} AS lead_id, strftime(d.created_at, '{_TS}') AS created_at,
+        strftime(d.closed_at, '{_TS}') AS closed_at
+        FROM deals_df d LEFT JOIN accounts_df a ON a.account = d.account JOIN owners_df o ON o.owner = d.owner""")
+    con.execute(f"""CREATE VIEW leads AS SELECT l.ord, {_id('L', 'l.lead', wl)} AS lead_id, o.owner_id, o.team,
+        CAST(l.lead_source AS VARCHAR) AS lead_source, CAST(l.status AS VARCHAR) AS status,
+        strftime(l.created_at, '{_TS}') AS created_at, {_bool('l.is_converted')} AS is_converted,
+        strftime(l.converted_at, '{_TS}') AS converted_at, {_id('D', 'l.deal', wd)} AS converted_deal_id,
+        {_id('ACC', 'l.account', wc)} AS converted_account_id
+        FROM leads_df l JOIN owners_df o ON o.owner = l.owner""")
+    con.execute(f"""CREATE VIEW activities AS SELECT x.ord, {_id('A', 'x.activity', wa)} AS activity_id,
+        CAST(x.kind AS VARCHAR) AS "type", CASE WHEN x.is_open THEN 'open' ELSE 'completed' END AS status,
+        strftime(x.occurred_at, '{_TS}') AS occurred_at, o.owner_id, {_id('D', 'x.deal', wd)} AS deal_id,
+        {_id('L', 'x.lead', wl)} AS lead_id, {_id('ACC', 'x.account', wc)} AS account_id,
+        CASE WHEN x.duration >= 0 THEN CAST(x.duration AS VARCHAR) END AS duration_minutes
+        FROM acts_df x JOIN owners_df o ON o.owner = x.owner""")
+    con.execute("""CREATE VIEW spend AS SELECT ord, month, category, channel,
+        printf('%.2f', amount) AS amount, 'USD' AS currency FROM spend_df""")
+    con.execute("CREATE VIEW fx_rates AS SELECT ord, month, 'EUR' AS currency, printf('%.4f', rate) AS rate FROM fx_df")
+
+    bad = _plant_bad_rows(dl, leads, acts, wd, wl)
+    base_rows = {"deals": n_d, "leads": n_l, "activities": n_a, "spend": len(spend), "fx_rates": int(keep.sum())}
+    rows = {}
+    for table in ("deals", "leads", "activities", "spend", "fx_rates"):
+        cols = [c[0] for c in con.execute(f"SELECT * FROM {table} LIMIT 0").description if c[0] != "ord"]
+        union = " UNION ALL ".join([f"SELECT * FROM {table}"] + [
+            f"SELECT * REPLACE ({new_ord} AS ord{''.join(f', {_lit(v)} AS {k}' for k, v in over.items())}) "
+            f"FROM {table} WHERE ord = {src_ord}" for src_ord, new_ord, over in bad.get(table, [])])
+        path = str(out / f"{table}.csv").replace("'", "''")
+        select = ", ".join(f'"{c}"' for c in cols)
+        con.execute(f"COPY (SELECT {select} FROM ({union}) ORDER BY ord) TO '{path}' (HEADER, DELIMITER ',')")
+        rows[f"{table}.csv"] = base_rows[table] + len(bad.get(table, []))
+    con.close()
+    return rows
+
+
+def _plant_bad_rows(dl, leads, acts, wd: int, wl: int) -> dict[str, list[tuple[int, int, dict]]]:
+    """One of each real-world defect, as (template row ord, new ord, column overrides).
+
+    Each planted row copies a real row (so owner/account look plausible) and
+    sits next to it in file order; none of them carries a lead link, so the
+    lead <-> deal references of the clean data stay consistent.
+    """
+    n_d, n_l = len(dl["created"]), len(leads["created"])
+    new_deal = [f"D{n_d + k:0{wd}d}" for k in range(1, 6)]
+
+    def at(created: np.ndarray, iso: str) -> int:
+        t = int(np.datetime64(iso, "s").astype(np.int64))
+        return max(int(np.searchsorted(created, t)) - 1, 0)
+
+    def deal(iso: str, k: int, **over) -> tuple[int, int, dict]:
+        s = at(dl["created"], iso)
+        return s * _ORD, s * _ORD + k, {"lead_id": None, **over}
+
+    won = {"stage": "Closed Won", "is_closed": "true", "is_won": "true", "currency": "USD"}
+    lost = {"stage": "Closed Lost", "is_closed": "true", "is_won": "false", "currency": "USD"}
+    dup_pool = np.flatnonzero(dl["is_won"] & dl["post"])
+    dup = int(dup_pool[len(dup_pool) // 3]) if len(dup_pool) else 0
+    dup_amount = f"{round(float(dl['amount'][dup]) * 1.1 + 250, 2):.2f}"
+    deals = [
+        deal("2022-08-16", 1, deal_id=None, amount="7300.00", created_at="2022-08-16T00:00:00Z",
+             closed_at="2022-09-30T00:00:00Z", **lost),
+        deal("2023-05-01", 2, deal_id=new_deal[0], amount="12900.00", created_at="not a date",
+             closed_at="2023-05-12T00:00:00Z", **lost),
+        (dup * _ORD, dup * _ORD + 3, {"amount": dup_amount}),
+        deal("2023-03-06", 4, deal_id=new_deal[1], amount="18400.00", created_at="2023-03-06T00:00:00Z",
+             closed_at="2023-03-29T00:00:00Z", **{**won, "currency": "EUR"}),
+        deal("2024-07-08", 5, deal_id=new_deal[2], amount="-2350.00", created_at="2024-07-08T10:15:00Z",
+             closed_at="2024-07-22T16:40:00Z", **won),
+        deal("2024-10-02", 6, deal_id=new_deal[3], amount="9800.00", created_at="2024-10-02T09:30:00Z",
+             closed_at=None, **won),
+        deal("2025-02-17", 7, deal_id=new_deal[4], amount="15600.00", created_at="2025-02-17T11:05:00Z",
+             closed_at="2025-02-03T14:20:00Z", **won),
+    ]
+    unconverted = np.flatnonzero(~leads["converted"])
+    first_open = int(unconverted[0]) if len(unconverted) else 0
+    not_converted = {"converted_at": None, "converted_deal_id": None, "converted_account_id": None}
+    s = at(leads["created"], "2023-09-12")
+    lead_rows = [
+        (first_open * _ORD, -_ORD, {"lead_id": f"L{n_l + 1:0{wl}d}", "created_at": "2014-11-05T00:00:00Z",
+                                    "status": "Disqualified", "is_converted": "false", **not_converted}),
+        (s * _ORD, s * _ORD + 1, {"lead_id": f"L{n_l + 2:0{wl}d}", "created_at": "2023-09-12T00:00:00Z",
+                                  "status": "Converted", "is_converted": "yes?", **not_converted}),
+    ]
+    a = at(acts["t"], "2024-03-15")
+    return {"deals": deals, "leads": lead_rows, "activities": [(a * _ORD, a * _ORD + 1, {"activity_id": None})]}

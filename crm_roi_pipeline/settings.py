@@ -1,0 +1,176 @@
+"""Settings from the environment and the business-assumptions file, validated before anything is written.
+
+The environment variables are the public contract (`CONTRACT.md`); Dagster resources read them through
+`EnvVar` (see `definitions.py`). The assumptions file is validated with pydantic so that a typo in a key,
+a missing key or an impossible value stops the run before any write, with the key and the problem named.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from crm_roi_pipeline.errors import SettingsError
+from crm_roi_pipeline.project import resolve_path
+
+SOURCES = ("csv", "salesforce", "hubspot")
+API_SOURCES = ("salesforce", "hubspot")
+DEFAULTS = {
+    "CRM_ROI_SOURCE": "csv",
+    "CRM_ROI_CSV_DIR": "data/sample",
+    "CRM_ROI_DUCKDB_PATH": "data/crm_roi.duckdb",
+    "CRM_ROI_ASSUMPTIONS": "data/roi_assumptions.yaml",
+    "CRM_ROI_HISTORY_START": "2015-01-01",
+}
+COST_CATEGORIES = (
+    "software",
+    "implementation",
+    "customization",
+    "training",
+    "integration",
+    "data_migration",
+    "maintenance",
+    "internal_labor",
+    "other",
+)
+DEAL_TYPES = ("new_business", "expansion", "renewal")
+
+
+def env_setting(name: str) -> str:
+    """The value of a contract setting: the environment's, else the documented default."""
+    return os.environ.get(name) or DEFAULTS[name]
+
+
+def parse_sources(value: str) -> tuple[str, ...]:
+    """`csv,salesforce` -> ("csv", "salesforce"); unknown or repeated names are an error."""
+    names = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+    if not names:
+        raise SettingsError("CRM_ROI_SOURCE is empty: set it to csv, salesforce, hubspot or a comma list of them.")
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown:
+        raise SettingsError(
+            f"CRM_ROI_SOURCE={value!r}: unknown source {', '.join(map(repr, unknown))}; "
+            f"use {', '.join(SOURCES)} or a comma list of them."
+        )
+    if len(set(names)) != len(names):
+        raise SettingsError(f"CRM_ROI_SOURCE={value!r} names a source twice.")
+    return names
+
+
+def parse_history_start(value: str) -> dt.date:
+    """The first month of the partitions; any day in it means that month."""
+    try:
+        day = dt.date.fromisoformat(value.strip())
+    except ValueError:
+        raise SettingsError(
+            f"CRM_ROI_HISTORY_START={value!r} is not a date; write it as YYYY-MM-DD, e.g. 2015-01-01."
+        ) from None
+    return day.replace(day=1)
+
+
+# --- the assumptions file -------------------------------------------------------------------------
+
+NonNegative = Annotated[float, Field(ge=0)]
+Fraction = Annotated[float, Field(ge=0, le=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class CostLine(_Strict):
+    name: str
+    category: Literal[COST_CATEGORIES]  # type: ignore[valid-type]
+    amount: NonNegative
+    recurring: bool = False
+
+
+class BenefitEstimate(_Strict):
+    name: str
+    hours_per_user_per_week: NonNegative
+    users: NonNegative
+    hourly_cost: NonNegative
+    risk: Fraction = 0.0
+
+
+class Risk(_Strict):
+    revenue: Fraction = 0.0
+    acquisition_cost: Fraction = 0.0
+
+
+class Assumptions(_Strict):
+    adoption_date: dt.date
+    transition_months: Annotated[int, Field(ge=0)]
+    window_months: Annotated[int, Field(ge=1)]
+    as_of: dt.date | None = None
+    conversion_window_days: Annotated[int, Field(ge=0)] = 90
+    reporting_currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    gross_margin: Fraction
+    discount_rate: Annotated[float, Field(ge=0, le=1)]
+    horizon_years: Annotated[int, Field(ge=1, le=30)]
+    costs: list[CostLine]
+    benefits: list[BenefitEstimate] = []
+    risk: Risk = Risk()
+    deal_types: dict[str, Literal[DEAL_TYPES]] = {}  # type: ignore[valid-type]
+
+    @field_validator("deal_types", mode="before")
+    @classmethod
+    def _keys_as_text(cls, value: object) -> object:
+        # YAML reads `Yes: renewal` as a boolean key; the CRM value is text.
+        if isinstance(value, dict):
+            return {str(k): v for k, v in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _cost_names_unique(self) -> "Assumptions":
+        names = [c.name for c in self.costs]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"cost names must be unique (sensitivity moves each line): {', '.join(twice)}")
+        return self
+
+
+def _format_location(loc: tuple[object, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _format_error(error: dict) -> str:
+    loc = _format_location(tuple(p for p in error["loc"] if not str(p).startswith("function-")))
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{loc}: unknown key (check the spelling; see the assumptions section of the README)"
+    if kind == "missing":
+        return f"{loc}: missing key"
+    value = error.get("input")
+    shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+    return f"{loc}: {error['msg']}{shown}"
+
+
+def load_assumptions(path: str | os.PathLike[str]) -> Assumptions:
+    """Read and validate the assumptions file; every problem is reported at once, by key."""
+    file = resolve_path(path)
+    if not file.is_file():
+        raise SettingsError(f"{file}: the assumptions file does not exist (CRM_ROI_ASSUMPTIONS).")
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{file}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{file}: expected a mapping of keys (adoption_date, costs, ...) at the top level.")
+    try:
+        return Assumptions.model_validate(data)
+    except ValidationError as exc:
+        problems = "\n  - ".join(_format_error(e) for e in exc.errors())
+        raise SettingsError(f"{file}: invalid assumptions:\n  - {problems}") from None
+
+
+def assumptions_path() -> Path:
+    return resolve_path(env_setting("CRM_ROI_ASSUMPTIONS"))

@@ -1,0 +1,333 @@
+"""The `csv` source: a folder of exports and spreadsheets, read by DuckDB straight into the connection.
+
+`plan_folder` recognises each file (canonical name, Salesforce object name, HubSpot header, or a mapping
+file beside it) and matches its mapping against its header, so a missing column fails before anything is
+read. `load_entity` then reads every file of one entity in a single SQL pass per file, keeping values as
+the file wrote them next to their parsed form, so that a value that cannot be read becomes a reject that
+quotes it rather than a silent NULL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from crm_roi_pipeline.errors import InputFileError
+from crm_roi_pipeline.sources.fields import LIST_VALUED, fields_of
+from crm_roi_pipeline.sources.mappings import (
+    CANONICAL_FILES,
+    SALESFORCE_LOOKUPS,
+    SALESFORCE_OBJECTS,
+    FileMapping,
+    ResolvedFile,
+    _canonical,
+    apply_mapping_file,
+    detect_hubspot,
+    load_mapping_file,
+    read_header,
+    resolve_columns,
+)
+
+FX_FILE = "fx_rates.csv"
+# Slash dates are month first (Salesforce's US export format) unless a mapping sets date_format.
+_SLASH_FORMATS = [
+    f"%m/%d/{y}{t}" for t in (" %I:%M %p", " %I:%M:%S %p", " %H:%M", " %H:%M:%S", "") for y in ("%y", "%Y")
+]
+_TIME_SUFFIXES = ("", " %H:%M", " %H:%M:%S", " %I:%M %p", " %I:%M:%S %p")
+
+
+@dataclass(frozen=True)
+class Lookup:
+    path: Path
+    name: str  # account_names | owner_teams
+    key: str
+    values: tuple[str, ...]
+
+
+@dataclass
+class FolderPlan:
+    folder: Path
+    files: dict[str, list[ResolvedFile]] = field(default_factory=lambda: defaultdict(list))
+    errors: dict[str, list[InputFileError]] = field(default_factory=lambda: defaultdict(list))
+    lookups: list[Lookup] = field(default_factory=list)
+    fx_file: Path | None = None
+    ignored: list[str] = field(default_factory=list)
+
+    def files_for(self, entity: str) -> list[ResolvedFile]:
+        """The entity's files; the first problem found with any of them (or with a file of unknown entity)."""
+        problems = self.errors.get(entity, []) + self.errors.get("*", [])
+        if problems:
+            raise problems[0]
+        return self.files.get(entity, [])
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def plan_folder(folder: Path) -> FolderPlan:
+    if not folder.is_dir():
+        raise InputFileError(str(folder), "the CSV folder does not exist (CRM_ROI_CSV_DIR).")
+    plan = FolderPlan(folder=folder)
+    mapping_files = {p.name[: -len(".mapping.yaml")]: p for p in folder.glob("*.mapping.yaml")}
+    csv_files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() == ".csv")
+    for stem in sorted(set(mapping_files) - {p.stem for p in csv_files}):
+        plan.errors["*"].append(
+            InputFileError(mapping_files[stem].name, f"there is no {stem}.csv beside it.", fix="rename it to match its CSV file.")
+        )
+    for path in csv_files:
+        entity = "*"
+        try:
+            header = read_header(path)
+            if path.name.lower() == FX_FILE:
+                plan.fx_file = path
+                continue
+            lookup = SALESFORCE_LOOKUPS.get(path.stem.lower())
+            if lookup is not None and path.stem not in mapping_files:
+                key = next((c for c in lookup["key"] if c in header), None)
+                values = tuple(c for c in lookup["value"] if c in header)
+                if key and values:
+                    plan.lookups.append(Lookup(path, lookup["lookup"], key, values))
+                else:
+                    plan.ignored.append(f"{path.name} (no {'/'.join(lookup['key'] + lookup['value'])} columns)")
+                continue
+            base = _builtin(path, header)
+            mapping_file = mapping_files.get(path.stem)
+            if mapping_file is not None:
+                spec = load_mapping_file(mapping_file)
+                entity = spec.entity or (base.entity if base else "*")
+                mapping: FileMapping | None = apply_mapping_file(mapping_file, spec, base)
+            else:
+                mapping = base
+            if mapping is None:
+                plan.ignored.append(path.name)
+                continue
+            entity = mapping.entity
+            plan.files[entity].append(resolve_columns(path, header, mapping, mapping_file))
+        except InputFileError as exc:
+            plan.errors[entity].append(exc)
+    return plan
+
+
+def _builtin(path: Path, header: list[str]) -> FileMapping | None:
+    if path.name in CANONICAL_FILES:
+        return _canonical(CANONICAL_FILES[path.name])
+    salesforce = SALESFORCE_OBJECTS.get(path.stem.lower())
+    if salesforce is not None:
+        return salesforce
+    return detect_hubspot(header, path.stem)
+
+
+# --- reading --------------------------------------------------------------------------------------
+
+
+def _timestamp_sql(text: str, date_format: str | None) -> str:
+    if date_format:
+        if re.search(r"%[HIMSp]", date_format):
+            formats = [date_format]
+        else:
+            formats = [date_format + suffix for suffix in _TIME_SUFFIXES]
+    else:
+        formats = _SLASH_FORMATS
+    fmt_list = "[" + ", ".join(_sql_str(f) for f in formats) + "]"
+    return f"coalesce(crm_iso_ts({text}), try_strptime({text}, {fmt_list}))"
+
+
+def _stage_sql(mapping: FileMapping) -> str:
+    stage = "stage"
+    if mapping.stages_case_insensitive:
+        stage = "lower(stage)"
+    whens = " ".join(f"WHEN {_sql_str(k)} THEN {_sql_str(v)}" for k, v in (mapping.stages or {}).items())
+    default = _sql_str(mapping.stage_default) if mapping.stage_default else "NULL"
+    return f"CASE WHEN stage IS NULL THEN NULL {'CASE ' + stage + ' ' + whens + ' ELSE ' + default + ' END' if whens else default} END"
+
+
+def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> str:
+    """One SELECT that turns a file (or any relation of text columns) into typed canonical fields."""
+    mapping = resolved.mapping
+    kinds = fields_of(mapping.entity)
+    texts = []
+    for name in kinds:
+        if name in mapping.constants:
+            expr = _sql_str(mapping.constants[name])
+        elif name in resolved.columns:
+            parts = [f"nullif(trim({_ident(c)}), '')" for c in resolved.columns[name]]
+            expr = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+            if name in LIST_VALUED:
+                expr = f"nullif(trim(split_part({expr}, ';', 1)), '')"
+        elif name in mapping.defaults and mapping.defaults[name] is not None:
+            expr = _sql_str(mapping.defaults[name])
+        elif name == "source_system":
+            expr = _sql_str(mapping.source_system)
+        else:
+            expr = "NULL::VARCHAR"
+        texts.append(f"{expr} AS {_ident(name)}")
+    mapped = [n for n in kinds if n in mapping.constants or n in resolved.columns]
+    raw_json = "json_object(" + ", ".join(f"{_sql_str(n)}, {_ident(n)}" for n in mapped) + ")"
+
+    has_stage_map = mapping.stages is not None or mapping.stage_default is not None
+    typed = []
+    for name, kind in kinds.items():
+        col = _ident(name)
+        given = name in resolved.columns or name in mapping.constants
+        if kind == "bool":
+            # A flag column that exists but is empty means false (Salesforce writes true as 1, false as nothing);
+            # a flag column that does not exist is unknown and left to a rule downstream.
+            if name in ("is_won", "is_closed") and has_stage_map and not given:
+                expr = f"_stage_class = 'won'" if name == "is_won" else "_stage_class IN ('won', 'lost')"
+                expr = f"CASE WHEN _stage_class IS NULL THEN NULL ELSE {expr} END"
+            elif given:
+                expr = f"CASE WHEN {col} IS NULL THEN FALSE ELSE crm_bool({col}) END"
+            else:
+                expr = "NULL::BOOLEAN"
+            typed.append(f"{expr} AS {col}, {col} AS {_ident(name + '__txt')}")
+        elif kind == "number":
+            typed.append(f"crm_number({col}) AS {col}, {col} AS {_ident(name + '__txt')}")
+        elif kind == "timestamp":
+            typed.append(
+                f"{_timestamp_sql(col, mapping.date_format)} AS {col}, {col} AS {_ident(name + '__txt')}"
+            )
+        else:
+            typed.append(col)
+    stage_cols = ""
+    if "stage" in kinds:
+        stage_class = _stage_sql(mapping) if has_stage_map else "NULL::VARCHAR"
+        stage_cols = f", {stage_class} AS _stage_class, {str(has_stage_map).upper()} AS _has_stage_map"
+        typed.append("_stage_class, _has_stage_map")
+    date_format = _sql_str(mapping.date_format) if mapping.date_format else "NULL::VARCHAR"
+    file_label = resolved.name + (f" (mapped by {resolved.mapping_file.name})" if resolved.mapping_file else "")
+    return f"""
+        SELECT {', '.join(typed)},
+               _raw, _row,
+               {_sql_str(resolved.name)} AS _file,
+               {_sql_str(file_label)} AS _file_label,
+               {file_order} AS _file_order,
+               {date_format} AS _date_format
+        FROM (
+            SELECT *{stage_cols}
+            FROM (
+                SELECT {', '.join(texts)}, {raw_json} AS _raw, row_number() OVER () AS _row
+                FROM {relation}
+            )
+        )"""
+
+
+def read_csv_sql(path: Path) -> str:
+    # Everything as text: types are the pipeline's decision, so that an unreadable value becomes a reject
+    # quoting it instead of a sniffed type silently turning it into NULL.
+    return (
+        f"read_csv({_sql_str(str(path))}, header = true, all_varchar = true, encoding = 'utf-8')"
+    )
+
+
+def load_entity(conn: duckdb.DuckDBPyConnection, plan: FolderPlan, entity: str, table: str) -> list[ResolvedFile]:
+    """Read every file of `entity` into the temporary table `table`; return the files read."""
+    files = plan.files_for(entity)
+    selects = [select_file_sql(f, read_csv_sql(f.path), i) for i, f in enumerate(files)]
+    if not selects:
+        return []
+    try:
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS " + "\nUNION ALL BY NAME\n".join(selects))
+    except duckdb.InvalidInputException as exc:
+        # DuckDB's CSV errors name the file and line already; say what to do about them.
+        raise InputFileError(
+            ", ".join(f.name for f in files),
+            f"cannot be parsed as CSV: {str(exc).splitlines()[0]}",
+            fix="save the file as comma-separated UTF-8 with one header row.",
+        ) from None
+    _fail_on_unreadable(conn, entity, table, plan.folder)
+    return files
+
+
+def _fail_on_unreadable(conn: duckdb.DuckDBPyConnection, entity: str, table: str, folder: Path) -> None:
+    """Stage values a mapping does not list, and slash dates that are not month-first, stop the asset:
+    both mean the whole file is being misread, which no per-row reject would make visible enough."""
+    if "stage" in fields_of(entity):
+        row = conn.execute(
+            f"""SELECT _file, _file_label, list(DISTINCT stage ORDER BY stage)[:10], min(_row), count(*)
+                FROM {table} WHERE _has_stage_map AND stage IS NOT NULL AND _stage_class IS NULL
+                GROUP BY ALL ORDER BY 1 LIMIT 1"""
+        ).fetchone()
+        if row:
+            file, label, values, first_row, count = row
+            stem = file.rsplit(".", 1)[0]
+            raise InputFileError(
+                file,
+                f"{count} rows have a stage value the mapping does not list: {', '.join(map(repr, values))} "
+                f"(first at row {first_row}).",
+                fix=f"add each value under 'stages:' in {stem}.mapping.yaml as won, lost or open.",
+            )
+    ts_fields = [n for n, k in fields_of(entity).items() if k == "timestamp"]
+    checks = " UNION ALL ".join(
+        f"SELECT _file, _row, {_sql_str(n)} AS field, {_ident(n + '__txt')} AS value FROM {table} "
+        f"WHERE {_ident(n)} IS NULL AND _date_format IS NULL "
+        f"AND regexp_full_match({_ident(n + '__txt')}, '\\d{{1,2}}/\\d{{1,2}}/\\d{{2,4}}.*')"
+        for n in ts_fields
+    )
+    row = conn.execute(f"SELECT * FROM ({checks}) ORDER BY _file, _row LIMIT 1").fetchone()
+    if row:
+        file, line, name, value = row
+        stem = file.rsplit(".", 1)[0]
+        raise InputFileError(
+            file,
+            f"{name} value {value!r} cannot be read as a month-first date (MM/DD/YY), which slash dates are by "
+            f"default; the file is probably written day first.",
+            fix=f"set date_format in {stem}.mapping.yaml, e.g. date_format: \"%d/%m/%Y\".",
+            row=line,
+        )
+
+
+def load_lookups(conn: duckdb.DuckDBPyConnection, plan: FolderPlan) -> None:
+    """Account names and owner teams from Account.csv / User.csv, to enrich deals and leads."""
+    for lookup in plan.lookups:
+        value = "coalesce(" + ", ".join(f"nullif(trim({_ident(v)}), '')" for v in lookup.values) + ")"
+        conn.execute(
+            f"INSERT INTO _{lookup.name} SELECT 'salesforce', trim({_ident(lookup.key)}), {value} "
+            f"FROM {read_csv_sql(lookup.path)} WHERE nullif(trim({_ident(lookup.key)}), '') IS NOT NULL"
+        )
+
+
+def load_fx_rates(conn: duckdb.DuckDBPyConnection, plan: FolderPlan) -> None:
+    """`fx_rates.csv` (month, currency, rate: reporting-currency units per unit) into `_fx_rates`."""
+    if plan.fx_file is None:
+        return
+    header = read_header(plan.fx_file)
+    missing = [c for c in ("month", "currency", "rate") if c not in header]
+    if missing:
+        raise InputFileError(
+            plan.fx_file.name, f"missing column(s) {', '.join(missing)}.", fix="write it with the columns month, currency, rate."
+        )
+    month = _timestamp_sql("nullif(trim(month), '')", None)
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _fx_raw AS
+            SELECT row_number() OVER () AS _row, month AS m, upper(trim(currency)) AS c, rate AS r,
+                   date_trunc('month', {month})::DATE AS month,
+                   crm_number(nullif(trim(rate), '')) AS rate
+            FROM {read_csv_sql(plan.fx_file)}"""
+    )
+    bad = conn.execute(
+        "SELECT _row, m, c, r FROM _fx_raw WHERE month IS NULL OR rate IS NULL OR rate <= 0 OR c IS NULL OR c = '' "
+        "ORDER BY _row LIMIT 1"
+    ).fetchone()
+    if bad:
+        raise InputFileError(
+            plan.fx_file.name,
+            f"cannot read month {bad[1]!r}, currency {bad[2]!r}, rate {bad[3]!r} (a rate must be a positive number).",
+            fix="correct or delete that row.",
+            row=bad[0],
+        )
+    twice = conn.execute(
+        "SELECT strftime(month, '%Y-%m'), c FROM _fx_raw GROUP BY ALL HAVING count(*) > 1 ORDER BY 1 LIMIT 1"
+    ).fetchone()
+    if twice:
+        raise InputFileError(plan.fx_file.name, f"two rates for {twice[1]} in {twice[0]}.", fix="keep one.")
+    conn.execute("INSERT INTO _fx_rates SELECT month, c, rate FROM _fx_raw")
+

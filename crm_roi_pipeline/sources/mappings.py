@@ -1,0 +1,424 @@
+"""Which canonical field comes from which column: built-in mappings for known exports, and mapping files.
+
+A folder of exports is read file by file. Each file gets a `FileMapping`: the entity it holds, the system
+its records come from, and for every canonical field the columns to read it from (the first non-empty one
+wins, row by row). Built-ins cover canonical files, Salesforce exports (by object name) and HubSpot
+exports (by header); a `<stem>.mapping.yaml` beside a file maps anything else, or overrides a built-in
+field by field.
+"""
+
+from __future__ import annotations
+
+import csv
+import difflib
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from crm_roi_pipeline.errors import InputFileError
+from crm_roi_pipeline.sources.fields import ENTITIES, FIELDS, REQUIRED, fields_of
+
+StageClass = Literal["won", "lost", "open"]
+
+
+@dataclass(frozen=True)
+class FileMapping:
+    entity: str
+    source_system: str
+    kind: str  # what the file was recognised as, for messages and metadata
+    columns: dict[str, tuple[str, ...]]  # canonical field -> candidate columns, in order of preference
+    defaults: dict[str, str] = field(default_factory=dict)  # used when none of a field's columns exist
+    constants: dict[str, str] = field(default_factory=dict)  # used for every row, whatever the columns
+    stages: dict[str, str] | None = None  # stage value -> won | lost | open
+    stage_default: str | None = None  # class of unlisted stage values; None makes them an error
+    stages_case_insensitive: bool = False
+    date_format: str | None = None
+    explicit_columns: frozenset[str] = frozenset()  # fields whose columns a mapping file named
+
+
+def _canonical(entity: str) -> FileMapping:
+    return FileMapping(
+        entity=entity,
+        source_system="csv",
+        kind=f"canonical {entity} file",
+        columns={name: (name,) for name in fields_of(entity)},
+    )
+
+
+CANONICAL_FILES = {f"{entity}.csv": entity for entity in ENTITIES}
+
+# Salesforce exports, one file per object, named after it. Labels of report exports are accepted too.
+SALESFORCE_OBJECTS: dict[str, FileMapping] = {
+    "opportunity": FileMapping(
+        entity="deals",
+        source_system="salesforce",
+        kind="Salesforce Opportunity export",
+        columns={
+            "deal_id": ("Id", "Opportunity ID"),
+            "account_id": ("AccountId", "Account ID"),
+            "account_name": ("Account.Name", "Account Name"),
+            "owner_id": ("OwnerId", "Owner ID", "Opportunity Owner"),
+            "name": ("Name", "Opportunity Name"),
+            "stage": ("StageName", "Stage"),
+            "is_closed": ("IsClosed", "Closed"),
+            "is_won": ("IsWon", "Won"),
+            "amount": ("Amount",),
+            "currency": ("CurrencyIsoCode", "Opportunity Currency"),
+            "deal_type": ("Type",),
+            "lead_source": ("LeadSource", "Lead Source"),
+            "created_at": ("CreatedDate", "Created Date"),
+            "closed_at": ("CloseDate", "Close Date"),
+            "is_deleted": ("IsDeleted",),
+        },
+    ),
+    "lead": FileMapping(
+        entity="leads",
+        source_system="salesforce",
+        kind="Salesforce Lead export",
+        columns={
+            "lead_id": ("Id", "Lead ID"),
+            "owner_id": ("OwnerId", "Lead Owner"),
+            "lead_source": ("LeadSource", "Lead Source"),
+            "status": ("Status", "Lead Status"),
+            "created_at": ("CreatedDate", "Create Date", "Created Date"),
+            "is_converted": ("IsConverted", "Converted"),
+            "converted_at": ("ConvertedDate", "Converted Date"),
+            "converted_deal_id": ("ConvertedOpportunityId", "Converted Opportunity ID"),
+            "converted_account_id": ("ConvertedAccountId", "Converted Account ID"),
+            "is_deleted": ("IsDeleted",),
+        },
+    ),
+    "task": FileMapping(
+        entity="activities",
+        source_system="salesforce",
+        kind="Salesforce Task export",
+        columns={
+            "activity_id": ("Id", "Activity ID"),
+            "type": ("Type",),
+            "subtype": ("TaskSubtype",),
+            "status": ("Status",),
+            "is_closed": ("IsClosed",),
+            # A completed task happened when it was completed; otherwise its due date, else its creation.
+            "occurred_at": ("CompletedDateTime", "ActivityDate", "CreatedDate"),
+            "owner_id": ("OwnerId",),
+            "what_id": ("WhatId",),
+            "who_id": ("WhoId",),
+            "account_id": ("AccountId",),
+            "duration_seconds": ("CallDurationInSeconds",),
+            "is_deleted": ("IsDeleted",),
+        },
+        defaults={"subtype": "task"},
+    ),
+    "event": FileMapping(
+        entity="activities",
+        source_system="salesforce",
+        kind="Salesforce Event export",
+        columns={
+            "activity_id": ("Id", "Activity ID"),
+            "type": ("Type",),
+            "subtype": ("EventSubtype",),
+            "occurred_at": ("ActivityDateTime", "StartDateTime", "ActivityDate"),
+            "owner_id": ("OwnerId",),
+            "what_id": ("WhatId",),
+            "who_id": ("WhoId",),
+            "account_id": ("AccountId",),
+            "duration_minutes": ("DurationInMinutes",),
+            "is_deleted": ("IsDeleted",),
+        },
+        defaults={"subtype": "meeting"},
+    ),
+    "campaign": FileMapping(
+        entity="spend",
+        source_system="salesforce",
+        kind="Salesforce Campaign export",
+        columns={
+            "spend_id": ("Id", "Campaign ID"),
+            "month": ("StartDate", "Start Date"),
+            "amount": ("ActualCost", "Actual Cost in Campaign"),
+            "currency": ("CurrencyIsoCode",),
+            "is_deleted": ("IsDeleted",),
+        },
+        defaults={"category": "marketing"},
+    ),
+}
+
+# Files that only enrich other rows: Account gives account names (for account_key), User owner teams.
+SALESFORCE_LOOKUPS = {
+    "account": {"key": ("Id",), "value": ("Name",), "lookup": "account_names"},
+    "user": {"key": ("Id",), "value": ("UserRole.Name", "Department", "Division"), "lookup": "owner_teams"},
+}
+
+_HUBSPOT_ID = ("hs_object_id", "Record ID")
+HUBSPOT_EXPORTS: dict[str, FileMapping] = {
+    "deals": FileMapping(
+        entity="deals",
+        source_system="hubspot",
+        kind="HubSpot deals export",
+        columns={
+            "deal_id": (*_HUBSPOT_ID, "Deal ID"),
+            "name": ("dealname", "Deal Name"),
+            "stage": ("dealstage", "Deal Stage"),
+            "amount": ("amount", "Amount"),
+            "closed_at": ("closedate", "Close Date"),
+            "created_at": ("createdate", "Create Date"),
+            "deal_type": ("dealtype", "Deal Type"),
+            "lead_source": ("hs_analytics_source", "Original Source Type", "Original Traffic Source", "Original Source"),
+            "owner_id": ("hubspot_owner_id", "Deal owner"),
+            "currency": ("deal_currency_code", "Currency"),
+            "is_won": ("hs_is_closed_won", "Is Closed Won"),
+            "is_closed": ("hs_is_closed", "Is Deal Closed?"),
+            "account_id": ("associatedcompanyid", "Associated Company IDs", "Associated Company IDs (Primary)"),
+            "account_name": ("Associated Company", "Associated Company (Primary)"),
+        },
+        # The default pipeline's closed stages, as internal ids or labels; every other stage is open.
+        # Custom pipelines with other closed stages need a `stages` override in a mapping file.
+        stages={"closedwon": "won", "closed won": "won", "closedlost": "lost", "closed lost": "lost"},
+        stage_default="open",
+        stages_case_insensitive=True,
+    ),
+    "leads": FileMapping(
+        entity="leads",
+        source_system="hubspot",
+        kind="HubSpot contacts export",
+        columns={
+            "lead_id": (*_HUBSPOT_ID, "Contact ID"),
+            "created_at": ("createdate", "Create Date"),
+            "status": ("lifecyclestage", "Lifecycle Stage"),
+            "lead_source": ("hs_analytics_source", "Original Source", "Original Traffic Source"),
+            "owner_id": ("hubspot_owner_id", "Contact owner"),
+            # A contact converts when it becomes an opportunity (or, skipping that, a customer).
+            "converted_at": (
+                "hs_lifecyclestage_opportunity_date",
+                "Became an Opportunity Date",
+                "hs_lifecyclestage_customer_date",
+                "Became a Customer Date",
+            ),
+            "converted_deal_id": ("Associated Deal IDs",),
+            "converted_account_id": ("associatedcompanyid", "Associated Company IDs", "Associated Company IDs (Primary)"),
+        },
+    ),
+    "activities": FileMapping(
+        entity="activities",
+        source_system="hubspot",
+        kind="HubSpot activities export",
+        columns={
+            "activity_id": (*_HUBSPOT_ID, "Activity ID"),
+            "type": ("hs_engagement_type", "Activity type", "Engagement type", "hs_task_type", "Task type"),
+            "status": ("hs_task_status", "Task status", "Status"),
+            "occurred_at": ("hs_timestamp", "Activity date", "Due date", "createdate", "Create Date"),
+            "owner_id": ("hubspot_owner_id", "Activity assigned to", "Assigned to"),
+            "deal_id": ("Associated Deal IDs",),
+            "contact_id": ("Associated Contact IDs",),
+            "account_id": ("Associated Company IDs", "Associated Company IDs (Primary)"),
+            "duration_ms": ("hs_call_duration", "hs_meeting_duration"),
+            "duration_hms": ("Call duration (HH:mm:ss)", "Call duration", "Meeting duration (HH:mm:ss)"),
+        },
+    ),
+}
+_HUBSPOT_ACTIVITY_WORDS = ("call", "email", "meeting", "task", "note")
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"\s+", " ", name.strip().lower())
+
+
+def read_header(path: Path) -> list[str]:
+    """The header row, as the file's first line; the byte-order mark real exports start with is dropped."""
+    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
+        header = next(csv.reader(handle), None)
+    if not header:
+        raise InputFileError(path.name, "the file is empty; it needs a header row.")
+    return [h.strip() for h in header]
+
+
+def detect_hubspot(header: list[str], stem: str) -> FileMapping | None:
+    names = {_norm(h) for h in header}
+    has_id = bool(names & {"hs_object_id", "record id", "deal id", "contact id", "activity id"})
+    if not has_id:
+        return None
+    if names & {"dealstage", "deal stage", "dealname", "deal name"}:
+        return HUBSPOT_EXPORTS["deals"]
+    if names & {"lifecyclestage", "lifecycle stage", "contact id"}:
+        return HUBSPOT_EXPORTS["leads"]
+    if names & {"hs_timestamp", "activity date", "due date", "hs_engagement_type", "activity type"}:
+        mapping = HUBSPOT_EXPORTS["activities"]
+        # Per-type exports (calls, notes, ...) carry no type column; the file name says it.
+        word = next((w for w in _HUBSPOT_ACTIVITY_WORDS if w in stem.lower()), None)
+        return replace(mapping, defaults={"subtype": word}) if word else mapping
+    return None
+
+
+# --- mapping files ------------------------------------------------------------------------------
+
+
+class MappingFile(BaseModel):
+    """`<stem>.mapping.yaml`: the format CONTRACT.md shows."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entity: Literal[ENTITIES] | None = None  # type: ignore[valid-type]
+    source_system: Literal["salesforce", "hubspot", "csv"] | None = None
+    columns: dict[str, str | list[str]] = {}
+    stages: dict[str, StageClass] | None = None
+    constants: dict[str, str | int | float | bool] = {}
+    date_format: str | None = None
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _stage_keys_as_text(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {str(k): v for k, v in value.items()}
+        return value
+
+
+def load_mapping_file(path: Path) -> MappingFile:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise InputFileError(path.name, f"not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise InputFileError(path.name, "expected keys entity, columns, stages, constants, date_format.")
+    try:
+        return MappingFile.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"])
+            if err["type"] == "extra_forbidden":
+                problems.append(f"unknown key '{loc}' (allowed: entity, source_system, columns, stages, constants, date_format)")
+            else:
+                problems.append(f"'{loc}': {err['msg']} (got {err.get('input')!r})")
+        raise InputFileError(path.name, "; ".join(problems) + ".", fix="correct the mapping file as the README shows.") from None
+
+
+def _unknown_fields(names: list[str], entity: str, where: str, path: Path) -> None:
+    known = fields_of(entity)
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise InputFileError(
+                path.name,
+                f"'{name}' under {where} is not a canonical field of {entity}.{hint}",
+                fix=f"use one of: {', '.join(sorted(known))}.",
+            )
+
+
+def apply_mapping_file(path: Path, spec: MappingFile, base: FileMapping | None) -> FileMapping:
+    """A mapping file on its own (base None) or as a field-by-field override of a built-in mapping."""
+    if base is None and spec.entity is None:
+        raise InputFileError(
+            path.name,
+            "no 'entity' given, and the file beside it is not a recognised export.",
+            fix="add 'entity: deals' (or leads, activities, spend).",
+        )
+    if base is not None and spec.entity is not None and spec.entity != base.entity:
+        raise InputFileError(
+            path.name,
+            f"says entity '{spec.entity}', but the file beside it is a {base.kind} ({base.entity}).",
+            fix=f"remove 'entity' or set it to {base.entity}.",
+        )
+    entity = spec.entity or base.entity  # type: ignore[union-attr]
+    _unknown_fields(list(spec.columns), entity, "columns", path)
+    _unknown_fields(list(spec.constants), entity, "constants", path)
+    if spec.stages is not None and "stage" not in FIELDS[entity]:
+        raise InputFileError(path.name, f"'stages' applies to deals only, not {entity}.", fix="remove 'stages'.")
+    columns = {k: ((v,) if isinstance(v, str) else tuple(v)) for k, v in spec.columns.items()}
+    constants = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in spec.constants.items()}
+    if base is None:
+        return FileMapping(
+            entity=entity,
+            source_system=spec.source_system or "csv",
+            kind=f"spreadsheet mapped by {path.name}",
+            columns=columns,
+            constants=constants,
+            stages=spec.stages,
+            date_format=spec.date_format,
+            explicit_columns=frozenset(columns),
+        )
+    return replace(
+        base,
+        kind=f"{base.kind} with overrides from {path.name}",
+        source_system=spec.source_system or base.source_system,
+        # A stages map given by the user decides won/closed, over the export's own flags.
+        columns={
+            **{k: v for k, v in base.columns.items() if not (spec.stages and k in ("is_won", "is_closed"))},
+            **columns,
+        },
+        constants={**base.constants, **constants},
+        stages=spec.stages if spec.stages is not None else base.stages,
+        stage_default=None if spec.stages is not None else base.stage_default,
+        stages_case_insensitive=False if spec.stages is not None else base.stages_case_insensitive,
+        date_format=spec.date_format or base.date_format,
+        explicit_columns=frozenset(columns),
+    )
+
+
+@dataclass(frozen=True)
+class ResolvedFile:
+    """A file with its mapping matched against its header: each field's columns that exist."""
+
+    path: Path
+    mapping: FileMapping
+    header: tuple[str, ...]
+    columns: dict[str, tuple[str, ...]]  # field -> header columns present, in preference order
+    mapping_file: Path | None
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+def resolve_columns(path: Path, header: list[str], mapping: FileMapping, mapping_file: Path | None) -> ResolvedFile:
+    by_norm: dict[str, str] = {}
+    for col in header:
+        by_norm.setdefault(_norm(col), col)
+    resolved: dict[str, tuple[str, ...]] = {}
+    for name, candidates in mapping.columns.items():
+        present = []
+        for cand in candidates:
+            col = cand if cand in header else by_norm.get(_norm(cand))
+            if col is not None:
+                present.append(col)
+            elif name in mapping.explicit_columns:
+                close = difflib.get_close_matches(cand, header, n=3)
+                hint = f" Close matches: {', '.join(close)}." if close else ""
+                raise InputFileError(
+                    path.name,
+                    f"column '{cand}' (mapped to {name} in {mapping_file.name if mapping_file else 'the mapping'}) "
+                    f"is not in the file.{hint}",
+                    fix=f"name an existing column for {name} in {mapping_file.name if mapping_file else 'the mapping file'}.",
+                )
+        if present:
+            resolved[name] = tuple(present)
+    _check_required(path, mapping, resolved, mapping_file)
+    return ResolvedFile(path=path, mapping=mapping, header=tuple(header), columns=resolved, mapping_file=mapping_file)
+
+
+def _check_required(path: Path, mapping: FileMapping, resolved: dict, mapping_file: Path | None) -> None:
+    override = mapping_file.name if mapping_file else f"{path.stem}.mapping.yaml"
+    needed = list(REQUIRED[mapping.entity])
+    for name in needed:
+        if name in resolved or name in mapping.constants:
+            continue
+        looked = mapping.columns.get(name, ())
+        looked_for = f" (looked for {', '.join(looked)})" if looked else ""
+        raise InputFileError(
+            path.name,
+            f"the required column for {mapping.entity} field '{name}' is missing{looked_for}.",
+            fix=f"export the file with that column, or map another column to it in {override}: "
+            f"'columns: {{{name}: <column>}}'.",
+        )
+    if mapping.entity == "deals" and "is_won" not in resolved and "is_won" not in mapping.constants and mapping.stages is None:
+        raise InputFileError(
+            path.name,
+            "deals need their won/closed state: an is_won column (and is_closed or closed_at), or a stage column "
+            "with a 'stages' map.",
+            fix=f"map is_won/is_closed, or add 'stage' and 'stages: {{<value>: won|lost|open}}' to {override}.",
+        )
+    if mapping.stages is not None and "stage" not in resolved and "stage" not in mapping.constants:
+        raise InputFileError(path.name, "a 'stages' map is given but no stage column is mapped.", fix=f"map 'stage' in {override}.")

@@ -1,0 +1,155 @@
+"""The staging assets `crm/deals`, `crm/leads`, `crm/activities`, `crm/spend`: monthly partitions, one
+pass over the input per run, each run replacing exactly its source's rows of its months."""
+
+
+import datetime as dt
+import logging
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetsDefinition,
+    BackfillPolicy,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    asset,
+)
+
+from crm_roi_pipeline.resources import AssumptionsFile, PipelineSettings, Warehouse
+from crm_roi_pipeline.sources import open_source
+from crm_roi_pipeline.sources.fields import ENTITIES
+from crm_roi_pipeline.staging.partitions import HISTORY_START, last_partition_month, monthly_partitions
+from crm_roi_pipeline.staging.transform import build_staged, load_deal_types
+from crm_roi_pipeline.staging.writer import WriteResult, replace_months, transaction
+
+# The CLI attaches a handler here to show progress; in the UI the same lines are in the run's logs.
+progress = logging.getLogger("crm_roi.progress")
+
+DESCRIPTIONS = {
+    "deals": "Deals (opportunities) from every configured source, one row per (source_system, deal_id); "
+    "partitioned by the month of created_at. closed_at is NULL while a deal is open.",
+    "leads": "Leads (HubSpot contacts) from every configured source; partitioned by the month of created_at.",
+    "activities": "Calls, emails, meetings, tasks and notes; open to-dos have status 'open'. Partitioned by the "
+    "month of occurred_at.",
+    "spend": "Marketing and sales spend by month (category, channel = lead source or NULL); partitioned by month.",
+}
+
+
+def _log(context: AssetExecutionContext, message: str) -> None:
+    context.log.info(message)
+    progress.info(message)
+
+
+def _md_table(header: tuple[str, ...], rows: list[tuple]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        lines.append("| " + " | ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in row) + " |")
+    return "\n".join(lines)
+
+
+def _table_schema(entity: str) -> TableSchema:
+    from crm_roi_pipeline.staging.transform import sql_file
+    import re
+
+    columns = []
+    ddl = sql_file("schema.sql")
+    block = ddl[ddl.index(f"crm.{entity} (") :].split(");", 1)[0]
+    for line in block.splitlines()[1:]:
+        match = re.match(r"\s+(\w+)\s+(\w+)[^-]*(?:--\s*(.*))?", line)
+        if match:
+            columns.append(TableColumn(match[1], match[2], description=match[3] or None))
+    return TableSchema(columns=columns)
+
+
+def build_staging_asset(entity: str) -> AssetsDefinition:
+    @asset(
+        key=AssetKey(["crm", entity]),
+        partitions_def=monthly_partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+        group_name="staging",
+        kinds={"duckdb"},
+        description=DESCRIPTIONS[entity],
+        metadata={"dagster/column_schema": _table_schema(entity), "dagster/table_name": f"crm.{entity}"},
+    )
+    def _stage(
+        context: AssetExecutionContext, warehouse: Warehouse, settings: PipelineSettings, assumptions: AssumptionsFile
+    ) -> MaterializeResult:
+        # Everything that can be wrong with settings, assumptions or input files fails here, before a write.
+        parsed = assumptions.load()
+        sources = [open_source(name, csv_dir=settings.csv_path) for name in settings.sources]
+        for source in sources:
+            source.check(entity)
+        window = context.partition_time_window
+        first = window.start.date()
+        last = (window.end - dt.timedelta(days=1)).date().replace(day=1)
+        months = f"{first:%Y-%m}" if first == last else f"{first:%Y-%m} … {last:%Y-%m}"
+        _log(context, f"{entity}: staging months {months} from {', '.join(settings.sources)}")
+
+        results: dict[str, WriteResult] = {}
+        loads = []
+        with warehouse.get_connection() as conn:
+            load_deal_types(conn, parsed)
+            for source in sources:
+                raw, staged = f"_raw_{entity}_{source.name}", f"_staged_{entity}_{source.name}"
+                load = source.load(conn, entity, raw)
+                loads.append(load)
+                if not load.loaded:
+                    context.log.warning(
+                        f"{entity}: the {source.name} source has no {entity} input; its rows of {months} are removed."
+                    )
+                else:
+                    build_staged(
+                        conn, entity, raw, staged,
+                        reporting_currency=parsed.reporting_currency,
+                        history_start=HISTORY_START,
+                        last_month=last_partition_month(),
+                    )
+            load_of = {load.source: load for load in loads}
+            with transaction(conn):
+                for source in sources:
+                    results[source.name] = replace_months(
+                        conn, entity, f"_staged_{entity}_{source.name}" if load_of[source.name].loaded else None,
+                        loaded_from=source.name,
+                        first_month=first,
+                        last_month=last,
+                        history_start=HISTORY_START,
+                        last_partition=last_partition_month(),
+                        run_id=context.run_id,
+                    )
+            total_rows = conn.execute(f"SELECT count(*) FROM crm.{entity}").fetchone()[0]
+
+        staged = sum(r.staged for r in results.values())
+        rejected = sum(r.rejected for r in results.values())
+        superseded = sum(r.superseded + r.replaced_csv for r in results.values())
+        _log(context, f"{entity}: {staged:,} rows staged, {rejected:,} rejected ({months}); crm.{entity} holds {total_rows:,}")
+        files = [
+            (name, kind, *results[load.source].rows_by_file.get(name, (0, 0)))
+            for load in loads
+            for name, kind in load.files
+        ]
+        reasons = [reason for r in results.values() for reason in r.rejects_by_reason]
+        ignored = sorted({f for load in loads for f in load.ignored})
+        metadata = {
+            "rows_staged": MetadataValue.int(staged),
+            "rows_rejected": MetadataValue.int(rejected),
+            "months": MetadataValue.text(months),
+            "sources": MetadataValue.text(", ".join(settings.sources)),
+            "superseded_by_api_source": MetadataValue.int(superseded),
+            "dagster/row_count": MetadataValue.int(total_rows),
+            "files": MetadataValue.md(_md_table(("file", "read as", "staged", "rejected"), files) if files else "no input files"),
+            "rejects_by_reason": MetadataValue.md(
+                _md_table(("reason", "rows"), reasons) + "\n\nEvery rejected row is in `crm.rejects` with its file and row."
+                if reasons else "no rejects"
+            ),
+        }
+        if ignored:
+            metadata["ignored_files"] = MetadataValue.text(", ".join(ignored))
+        return MaterializeResult(metadata=metadata)
+
+    _stage.__name__ = f"crm_{entity}"
+    return _stage
+
+
+staging_assets = [build_staging_asset(entity) for entity in ENTITIES]

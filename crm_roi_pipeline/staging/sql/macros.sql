@@ -1,0 +1,48 @@
+-- Parsing rules shared by every source, as macros of the connection (TEMP: they live with it).
+
+-- Booleans as exports write them: true/false, TRUE/FALSE, 1/0, yes/no. NULL when unreadable.
+CREATE OR REPLACE TEMP MACRO crm_bool(x) AS
+    CASE
+        WHEN x IS NULL THEN NULL
+        WHEN lower(x) IN ('true', 't', '1', 'yes', 'y') THEN TRUE
+        WHEN lower(x) IN ('false', 'f', '0', 'no', 'n') THEN FALSE
+    END;
+
+-- Numbers; "1,234.50" thousands groups and a leading currency sign are accepted, a decimal comma is not
+-- (it would silently multiply by 100).
+CREATE OR REPLACE TEMP MACRO crm_number(x) AS
+    TRY_CAST(
+        CASE WHEN regexp_full_match(x, '[$€£]?\s*-?\d{1,3}(,\d{3})+(\.\d+)?')
+             THEN replace(x, ',', '') ELSE x END
+        .regexp_replace('^[$€£]\s*', '')
+        AS DOUBLE);
+
+-- ISO 8601 dates and datetimes, with or without offset; the result is UTC without a zone.
+CREATE OR REPLACE TEMP MACRO crm_iso_ts(x) AS TRY_CAST(x AS TIMESTAMPTZ) AT TIME ZONE 'UTC';
+
+-- An account name as a matching key: case-folded, punctuation and trailing legal suffixes removed.
+CREATE OR REPLACE TEMP MACRO crm_account_key(x) AS
+    nullif(
+        trim(regexp_replace(
+            regexp_replace(
+                regexp_replace(lower(x), '[^[:alnum:]]+', ' ', 'g'),
+                '(\s+(inc|incorporated|llc|l l c|ltd|limited|corp|corporation|co|company|gmbh|ag|sa|s a|plc|bv|nv|srl|sarl|spa|pty|oy|ab|as|kg|lp|llp))+\s*$', ''),
+            '\s+', ' ', 'g')),
+        '');
+
+-- Activity types as CRMs name them -> call | email | meeting | task | note | other.
+CREATE OR REPLACE TEMP MACRO crm_activity_type(x) AS
+    CASE
+        WHEN x IS NULL THEN 'other'
+        WHEN regexp_matches(lower(x), 'e-?mail') THEN 'email'
+        WHEN regexp_matches(lower(x), 'call|phone') THEN 'call'
+        WHEN regexp_matches(lower(x), 'meeting|event|demo|visit') THEN 'meeting'
+        WHEN regexp_matches(lower(x), 'note') THEN 'note'
+        WHEN regexp_matches(lower(x), 'task|to-?do|follow') THEN 'task'
+        ELSE 'other'
+    END;
+
+-- Activity statuses that mean "not done yet"; anything else, and no status at all, is completed.
+CREATE OR REPLACE TEMP MACRO crm_activity_open(x) AS
+    lower(replace(x, '_', ' ')) IN ('open', 'not started', 'in progress', 'waiting', 'waiting on someone else',
+                                    'deferred', 'scheduled', 'planned', 'pending', 'todo', 'to do');

@@ -1,0 +1,159 @@
+"""From a source's canonical fields to rows ready for `crm.*`, each with a reason when it cannot be staged.
+
+Entity rules live in `sql/derive_<entity>.sql` and `sql/final_<entity>.sql`; the checks every entity shares
+(no id, deleted, unreadable values, months outside the partitions, no exchange rate, duplicate ids) are built
+here from the field list, so a new field is checked without anyone remembering to.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+from crm_roi_pipeline.settings import Assumptions
+from crm_roi_pipeline.sources.fields import ID_FIELD, MONTH_FIELD, fields_of
+
+_SQL = Path(__file__).parent / "sql"
+_KIND_WORDS = {"bool": "true/false", "number": "a number", "timestamp": "a date"}
+
+# Standard Salesforce and HubSpot deal types; `deal_types` in the assumptions adds to and overrides these.
+BUILTIN_DEAL_TYPES = {
+    "New Customer": "new_business",
+    "Existing Customer - Upgrade": "expansion",
+    "Existing Customer - Replacement": "renewal",
+    "Existing Customer - Downgrade": "renewal",
+    "newbusiness": "new_business",
+    "New Business": "new_business",
+    "existingbusiness": "expansion",
+    "Existing Business": "expansion",
+}
+_HAS_RATE = {"deals": "coalesce(closed_at_, created_at)", "spend": "month"}
+
+
+@cache
+def sql_file(name: str) -> str:
+    return (_SQL / name).read_text()
+
+
+def _lit(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _quoted(col: str) -> str:
+    return f"'''' || {col} || ''''"
+
+
+def load_deal_types(conn: duckdb.DuckDBPyConnection, assumptions: Assumptions) -> None:
+    mapping = {**BUILTIN_DEAL_TYPES, **assumptions.deal_types}
+    conn.execute("CREATE OR REPLACE TEMP TABLE _deal_type_map (crm_value VARCHAR, deal_type VARCHAR)")
+    conn.executemany("INSERT INTO _deal_type_map VALUES (?, ?)", list(mapping.items()))
+
+
+def _reasons(entity: str, history_start: dt.date, last_month: dt.date) -> list[str]:
+    kinds = fields_of(entity)
+    id_field = ID_FIELD[entity]
+    month_field = MONTH_FIELD[entity]
+    reasons = []
+    if entity != "spend":
+        reasons.append(f"CASE WHEN {id_field} IS NULL THEN 'no {id_field}' END")
+    reasons.append("CASE WHEN is_deleted THEN 'deleted in the source (IsDeleted is true)' END")
+    for name, kind in kinds.items():
+        if kind not in _KIND_WORDS:
+            continue
+        txt = f"{name}__txt"
+        problem = f"'{name}: cannot read ' || {_quoted(txt)} || ' as {_KIND_WORDS[kind]}'"
+        if kind == "timestamp":
+            problem += " || coalesce(' (date_format ' || _date_format || ' from the mapping file)', '')"
+        reasons.append(f"CASE WHEN {name} IS NULL AND {txt} IS NOT NULL THEN {problem} END")
+    reasons.append(f"CASE WHEN {month_field} IS NULL AND {month_field}__txt IS NULL THEN 'no {month_field}' END")
+    reasons.append(
+        f"CASE WHEN _month < DATE '{history_start}' THEN '{month_field} ' || strftime(_month, '%Y-%m') || "
+        f"' is before CRM_ROI_HISTORY_START ({history_start})' END"
+    )
+    reasons.append(
+        f"CASE WHEN _month > DATE '{last_month}' THEN '{month_field} ' || strftime(_month, '%Y-%m') || "
+        f"' is after the current month' END"
+    )
+    if entity in _HAS_RATE:
+        reasons.append(
+            "CASE WHEN amount IS NOT NULL AND _rate IS NULL THEN 'no fx rate for ' || currency_ || ' in ' || "
+            "strftime(_fx_month, '%Y-%m') || ' (add it to fx_rates.csv)' END"
+        )
+    if entity == "spend":
+        reasons.append("CASE WHEN amount IS NULL AND amount__txt IS NULL THEN 'no amount' END")
+        reasons.append(
+            "CASE WHEN category_ IS NULL THEN 'no category (marketing or sales)' "
+            "WHEN category_ NOT IN ('marketing', 'sales') THEN 'category ' || "
+            + _quoted("category")
+            + " || ' is not marketing or sales' END"
+        )
+    return reasons
+
+
+def build_staged(
+    conn: duckdb.DuckDBPyConnection,
+    entity: str,
+    raw_table: str,
+    staged_table: str,
+    *,
+    reporting_currency: str,
+    history_start: dt.date,
+    last_month: dt.date,
+) -> None:
+    """Create `staged_table`: the final columns of `crm.<entity>` plus `_month`, `_reason` and provenance."""
+    ccy = _lit(reporting_currency)
+    derive = sql_file(f"derive_{entity}.sql").format(raw=raw_table, reporting_currency=ccy)
+    month_field = MONTH_FIELD[entity]
+    extra = ""
+    if entity == "deals":
+        extra = ", CASE WHEN is_closed_ THEN closed_at END AS closed_at_"
+    rate_cte = "SELECT *, NULL::DATE AS _fx_month, NULL::DOUBLE AS _rate FROM dated"
+    if entity in _HAS_RATE:
+        rate_cte = f"""
+            SELECT d.*, CASE WHEN d.currency_ = {ccy} THEN 1.0 ELSE x.rate END AS _rate
+            FROM (SELECT *, date_trunc('month', {_HAS_RATE[entity]})::DATE AS _fx_month FROM dated) AS d
+            LEFT JOIN _fx_rates AS x ON x.currency = d.currency_ AND x.month = d._fx_month"""
+    reasons = ",\n                ".join(_reasons(entity, history_start, last_month))
+    if entity == "spend":
+        dedupe = "SELECT *, _problem AS _reason FROM checked"
+    else:
+        id_field = ID_FIELD[entity]
+        # Within one pull, the later row of a repeated id is the newer one: keep it, reject the others.
+        dedupe = f"""
+            SELECT * EXCLUDE (_kept_file, _kept_row, _rank),
+                   coalesce(_problem, CASE WHEN _rank > 1 THEN 'duplicate {id_field}: ' || _kept_file || ' row '
+                            || _kept_row || ' has the same id and was staged' END) AS _reason
+            FROM (
+                SELECT *,
+                       row_number() OVER w AS _rank,
+                       first_value(_file_label) OVER w AS _kept_file,
+                       first_value(_row) OVER w AS _kept_row
+                FROM checked
+                WINDOW w AS (PARTITION BY source_system, {id_field}, _problem IS NULL
+                             ORDER BY _file_order DESC, _row DESC)
+            )"""
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {staged_table} AS
+        WITH derived AS ({derive}),
+        dated AS (
+            SELECT *, date_trunc('month', {month_field})::DATE AS _month{extra} FROM derived
+        ),
+        rated AS ({rate_cte}),
+        checked AS (
+            SELECT *, nullif(concat_ws('; ',
+                {reasons}
+            ), '') AS _problem
+            FROM rated
+        )
+        {dedupe}
+        """
+    )
+
+
+def final_select(entity: str, loaded_from: str) -> str:
+    """The SELECT list producing `crm.<entity>`'s columns from a staged table aliased `d`."""
+    return sql_file(f"final_{entity}.sql").format(loaded_from=_lit(loaded_from))
