@@ -15,6 +15,9 @@ from crm_roi_pipeline.staging.assets import staging_assets
 from crm_roi_pipeline.staging.partitions import monthly_partitions
 
 STAGING_JOB = "stage_crm"
+# What `crm-roi run` executes, in order: one run per job over the chosen months. Metrics and ROI jobs
+# join this list when they land.
+RUN_ORDER = [STAGING_JOB]
 
 stage_crm_job = define_asset_job(
     STAGING_JOB,

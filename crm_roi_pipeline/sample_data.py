@@ -22,6 +22,7 @@ size give byte-identical files and a million deals take seconds, not minutes.
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -284,14 +285,13 @@ def _spend(rng: np.random.Generator, scale: float) -> pd.DataFrame:
 
 
 def _cat(codes: np.ndarray, labels: list[str]) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes.astype(np.int16), categories=labels)  # -1 -> NULL -> ""
+    return pd.Categorical.from_codes(codes.astype(np.int8), categories=labels)  # -1 -> NULL -> ""
 
 
 def _ts(t: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    out = t.astype("datetime64[s]")
-    if valid is not None:
-        out[~valid] = np.datetime64("NaT")
-    return out
+    if valid is None:
+        return t.view("datetime64[s]")
+    return np.where(valid, t, np.iinfo(np.int64).min).view("datetime64[s]")  # int64 min is NaT
 
 
 def _id(prefix: str, col: str, width: int) -> str:
@@ -302,6 +302,10 @@ def _bool(col: str) -> str:
     return f"CASE WHEN {col} THEN 'true' ELSE 'false' END"
 
 
+def _fmt_ts(col: str) -> str:
+    return f"strftime({col}, '{_TS}')"
+
+
 def _lit(v: str | None) -> str:
     return "NULL" if v is None else "'" + v.replace("'", "''") + "'"
 
@@ -310,74 +314,82 @@ def _write(out, dl, leads, acts, accounts, spend, fx) -> dict[str, int]:
     n_d, n_l, n_a, n_acc = len(dl["created"]), len(leads["created"]), len(acts["t"]), len(accounts["name"])
     wd, wl, wa = (max(6, len(str(x + 10))) for x in (n_d, n_l, n_a))
     wc = max(5, len(str(n_acc)))
-    con = duckdb.connect()
-    con.register("owners_df", pd.DataFrame({
-        "owner": np.arange(_TEAM_SIZE.sum()),
-        "owner_id": [f"U{i + 1:03d}" for i in range(_TEAM_SIZE.sum())],
-        "team": np.repeat(TEAMS, _TEAM_SIZE)}))
-    con.register("accounts_df", pd.DataFrame({"account": np.arange(n_acc), "account_name": accounts["name"]}))
-    con.register("deals_df", pd.DataFrame({
-        "ord": np.arange(n_d) * _ORD, "deal": np.arange(n_d), "account": dl["account"], "owner": dl["owner"],
-        "product": _cat(dl["product"], PRODUCTS), "stage": _cat(dl["stage"], STAGES),
-        "is_closed": ~dl["is_open"], "is_won": dl["is_won"], "amount": dl["amount"],
-        "currency": _cat(dl["eur"].astype(np.int16), ["USD", "EUR"]),
-        "deal_type": _cat(dl["deal_type"], DEAL_TYPES), "lead_source": _cat(dl["lead_source"], SOURCES),
-        "lead": dl["lead"], "created_at": _ts(dl["created"]), "closed_at": _ts(dl["closes"], ~dl["is_open"])}))
-    con.register("leads_df", pd.DataFrame({
-        "ord": np.arange(n_l) * _ORD, "lead": np.arange(n_l), "owner": leads["owner"],
-        "lead_source": _cat(leads["source"], SOURCES), "status": _cat(leads["status"], LEAD_STATUS),
-        "created_at": _ts(leads["created"]), "is_converted": leads["converted"],
-        "converted_at": _ts(leads["converted_at"], leads["converted"]),
-        "deal": leads["deal"], "account": leads["account"]}))
-    con.register("acts_df", pd.DataFrame({
-        "ord": np.arange(n_a) * _ORD, "activity": np.arange(n_a), "kind": _cat(acts["kind"], ACTIVITY_TYPES),
-        "is_open": acts["is_open"], "occurred_at": _ts(acts["t"]), "owner": acts["owner"], "deal": acts["deal"],
-        "lead": acts["lead"], "account": acts["account"], "duration": acts["duration"]}))
-    con.register("spend_df", spend)
-    keep = np.arange(len(MONTHS)) != MISSING_FX_MONTH
-    con.register("fx_df", pd.DataFrame({
-        "ord": np.arange(keep.sum()) * _ORD, "month": MONTHS[keep].astype("datetime64[D]").astype(str),
-        "rate": fx[keep]}))
-
-    con.execute(f"""CREATE VIEW deals AS SELECT d.ord, {_id('D', 'd.deal', wd)} AS deal_id,
-        {_id('ACC', 'd.account', wc)} AS account_id, a.account_name, o.owner_id, o.team,
-        coalesce(a.account_name, 'Unassigned') || ' - ' || CAST(d.product AS VARCHAR) AS name,
-        CAST(d.stage AS VARCHAR) AS stage, {_bool('d.is_closed')} AS is_closed, {_bool('d.is_won')} AS is_won,
-        printf('%.2f', d.amount) AS amount, CAST(d.currency AS VARCHAR) AS currency,
-        CAST(d.deal_type AS VARCHAR) AS deal_type, CAST(d.lead_source AS VARCHAR) AS lead_source,
-        {_id('L', 'd.lead', wl)} AS lead_id, strftime(d.created_at, '{_TS}') AS created_at,
-        strftime(d.closed_at, '{_TS}') AS closed_at
-        FROM deals_df d LEFT JOIN accounts_df a ON a.account = d.account JOIN owners_df o ON o.owner = d.owner""")
-    con.execute(f"""CREATE VIEW leads AS SELECT l.ord, {_id('L', 'l.lead', wl)} AS lead_id, o.owner_id, o.team,
-        CAST(l.lead_source AS VARCHAR) AS lead_source, CAST(l.status AS VARCHAR) AS status,
-        strftime(l.created_at, '{_TS}') AS created_at, {_bool('l.is_converted')} AS is_converted,
-        strftime(l.converted_at, '{_TS}') AS converted_at, {_id('D', 'l.deal', wd)} AS converted_deal_id,
-        {_id('ACC', 'l.account', wc)} AS converted_account_id
-        FROM leads_df l JOIN owners_df o ON o.owner = l.owner""")
-    con.execute(f"""CREATE VIEW activities AS SELECT x.ord, {_id('A', 'x.activity', wa)} AS activity_id,
-        CAST(x.kind AS VARCHAR) AS "type", CASE WHEN x.is_open THEN 'open' ELSE 'completed' END AS status,
-        strftime(x.occurred_at, '{_TS}') AS occurred_at, o.owner_id, {_id('D', 'x.deal', wd)} AS deal_id,
-        {_id('L', 'x.lead', wl)} AS lead_id, {_id('ACC', 'x.account', wc)} AS account_id,
-        CASE WHEN x.duration >= 0 THEN CAST(x.duration AS VARCHAR) END AS duration_minutes
-        FROM acts_df x JOIN owners_df o ON o.owner = x.owner""")
-    con.execute("""CREATE VIEW spend AS SELECT ord, month, category, channel,
-        printf('%.2f', amount) AS amount, 'USD' AS currency FROM spend_df""")
-    con.execute("CREATE VIEW fx_rates AS SELECT ord, month, 'EUR' AS currency, printf('%.4f', rate) AS rate FROM fx_df")
-
     bad = _plant_bad_rows(dl, leads, acts, wd, wl)
-    base_rows = {"deals": n_d, "leads": n_l, "activities": n_a, "spend": len(spend), "fx_rates": int(keep.sum())}
+    keep = np.arange(len(MONTHS)) != MISSING_FX_MONTH
+    # (table, arrays to free once written, columns of the registered frame, formatting SELECT)
+    tables = [
+        ("activities", acts, lambda: {
+            "i": np.arange(n_a, dtype=np.int32), "kind": _cat(acts["kind"], ACTIVITY_TYPES),
+            "is_open": acts["is_open"], "occurred_at": _ts(acts["t"]), "owner": acts["owner"],
+            "deal": acts["deal"], "lead": acts["lead"], "account": acts["account"], "duration": acts["duration"]},
+         f"""x.i * {_ORD} AS ord, {_id('A', 'x.i', wa)} AS activity_id, CAST(x.kind AS VARCHAR) AS "type",
+            CASE WHEN x.is_open THEN 'open' ELSE 'completed' END AS status, {_fmt_ts('x.occurred_at')} AS occurred_at,
+            o.owner_id, {_id('D', 'x.deal', wd)} AS deal_id, {_id('L', 'x.lead', wl)} AS lead_id,
+            {_id('ACC', 'x.account', wc)} AS account_id,
+            CASE WHEN x.duration >= 0 THEN CAST(x.duration AS VARCHAR) END AS duration_minutes"""),
+        ("deals", dl, lambda: {
+            "i": np.arange(n_d, dtype=np.int32), "account": dl["account"], "owner": dl["owner"],
+            "product": _cat(dl["product"], PRODUCTS), "stage": _cat(dl["stage"], STAGES),
+            "is_closed": ~dl["is_open"], "is_won": dl["is_won"], "amount": dl["amount"],
+            "currency": _cat(dl["eur"], ["USD", "EUR"]), "deal_type": _cat(dl["deal_type"], DEAL_TYPES),
+            "lead_source": _cat(dl["lead_source"], SOURCES), "lead": dl["lead"],
+            "created_at": _ts(dl["created"]), "closed_at": _ts(dl["closes"], ~dl["is_open"])},
+         f"""x.i * {_ORD} AS ord, {_id('D', 'x.i', wd)} AS deal_id, {_id('ACC', 'x.account', wc)} AS account_id,
+            a.account_name, o.owner_id, o.team,
+            coalesce(a.account_name, 'Unassigned') || ' - ' || CAST(x.product AS VARCHAR) AS name,
+            CAST(x.stage AS VARCHAR) AS stage, {_bool('x.is_closed')} AS is_closed, {_bool('x.is_won')} AS is_won,
+            printf('%.2f', x.amount) AS amount, CAST(x.currency AS VARCHAR) AS currency,
+            CAST(x.deal_type AS VARCHAR) AS deal_type, CAST(x.lead_source AS VARCHAR) AS lead_source,
+            {_id('L', 'x.lead', wl)} AS lead_id, {_fmt_ts('x.created_at')} AS created_at,
+            {_fmt_ts('x.closed_at')} AS closed_at"""),
+        ("leads", leads, lambda: {
+            "i": np.arange(n_l, dtype=np.int32), "owner": leads["owner"],
+            "lead_source": _cat(leads["source"], SOURCES), "status": _cat(leads["status"], LEAD_STATUS),
+            "created_at": _ts(leads["created"]), "is_converted": leads["converted"],
+            "converted_at": _ts(leads["converted_at"], leads["converted"]),
+            "deal": leads["deal"], "account": leads["account"]},
+         f"""x.i * {_ORD} AS ord, {_id('L', 'x.i', wl)} AS lead_id, o.owner_id, o.team,
+            CAST(x.lead_source AS VARCHAR) AS lead_source, CAST(x.status AS VARCHAR) AS status,
+            {_fmt_ts('x.created_at')} AS created_at, {_bool('x.is_converted')} AS is_converted,
+            {_fmt_ts('x.converted_at')} AS converted_at, {_id('D', 'x.deal', wd)} AS converted_deal_id,
+            {_id('ACC', 'x.account', wc)} AS converted_account_id"""),
+        ("spend", {}, lambda: spend,
+         "x.ord, x.month, x.category, x.channel, printf('%.2f', x.amount) AS amount, 'USD' AS currency"),
+        ("fx_rates", {}, lambda: {
+            "ord": np.arange(keep.sum()) * _ORD, "month": MONTHS[keep].astype("datetime64[D]").astype(str),
+            "rate": fx[keep]},
+         "x.ord, x.month, 'EUR' AS currency, printf('%.4f', x.rate) AS rate"),
+    ]
     rows = {}
-    for table in ("deals", "leads", "activities", "spend", "fx_rates"):
-        cols = [c[0] for c in con.execute(f"SELECT * FROM {table} LIMIT 0").description if c[0] != "ord"]
-        union = " UNION ALL ".join([f"SELECT * FROM {table}"] + [
-            f"SELECT * REPLACE ({new_ord} AS ord{''.join(f', {_lit(v)} AS {k}' for k, v in over.items())}) "
-            f"FROM {table} WHERE ord = {src_ord}" for src_ord, new_ord, over in bad.get(table, [])])
-        path = str(out / f"{table}.csv").replace("'", "''")
-        select = ", ".join(f'"{c}"' for c in cols)
-        con.execute(f"COPY (SELECT {select} FROM ({union}) ORDER BY ord) TO '{path}' (HEADER, DELIMITER ',')")
-        rows[f"{table}.csv"] = base_rows[table] + len(bad.get(table, []))
-    con.close()
-    return rows
+    # Cap DuckDB's memory so the big ORDER BYs spill to a private temp dir
+    # (never the working tree) instead of pushing the process past ~2 GiB.
+    with tempfile.TemporaryDirectory(prefix="crm_sample_") as spill:
+        con = duckdb.connect(config={"memory_limit": "768MB", "temp_directory": spill})
+        con.register("owners_df", pd.DataFrame({
+            "owner": np.arange(_TEAM_SIZE.sum()),
+            "owner_id": [f"U{i + 1:03d}" for i in range(_TEAM_SIZE.sum())],
+            "team": np.repeat(TEAMS, _TEAM_SIZE)}))
+        con.register("accounts_df", pd.DataFrame({"account": np.arange(n_acc), "account_name": accounts["name"]}))
+        joins = "LEFT JOIN accounts_df a ON a.account = x.account JOIN owners_df o ON o.owner = x.owner"
+        for table, arrays, columns, select in tables:
+            frame = pd.DataFrame(columns(), copy=False)
+            con.register("src", frame)
+            join = joins if "owner_id" in select else ""
+            con.execute(f"CREATE OR REPLACE TEMP VIEW t AS SELECT {select} FROM src x {join}")
+            cols = [c[0] for c in con.execute("SELECT * FROM t LIMIT 0").description if c[0] != "ord"]
+            union = " UNION ALL ".join(["SELECT * FROM t"] + [
+                f"SELECT * REPLACE ({new_ord} AS ord{''.join(f', {_lit(v)} AS {k}' for k, v in over.items())}) "
+                f"FROM t WHERE ord = {src_ord}" for src_ord, new_ord, over in bad.get(table, [])])
+            path = str(out / f"{table}.csv").replace("'", "''")
+            select_cols = ", ".join(f'"{c}"' for c in cols)
+            con.execute(f"COPY (SELECT {select_cols} FROM ({union}) ORDER BY ord) TO '{path}' (HEADER, DELIMITER ',')")
+            rows[f"{table}.csv"] = len(frame) + len(bad.get(table, []))
+            con.execute("DROP VIEW t")
+            con.unregister("src")
+            del frame
+            arrays.clear()  # the caller's dicts hold the only other references
+        con.close()
+    return {f"{table}.csv": rows[f"{table}.csv"] for table in ("deals", "leads", "activities", "spend", "fx_rates")}
 
 
 def _plant_bad_rows(dl, leads, acts, wd: int, wl: int) -> dict[str, list[tuple[int, int, dict]]]:

@@ -4,12 +4,14 @@ pass over the input per run, each run replacing exactly its source's rows of its
 
 import datetime as dt
 import logging
+import re
 
 from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetsDefinition,
     BackfillPolicy,
+    Failure,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -17,11 +19,12 @@ from dagster import (
     asset,
 )
 
+from crm_roi_pipeline.errors import CrmRoiError
 from crm_roi_pipeline.resources import AssumptionsFile, PipelineSettings, Warehouse
 from crm_roi_pipeline.sources import open_source
 from crm_roi_pipeline.sources.fields import ENTITIES
 from crm_roi_pipeline.staging.partitions import HISTORY_START, last_partition_month, monthly_partitions
-from crm_roi_pipeline.staging.transform import build_staged, load_deal_types
+from crm_roi_pipeline.staging.transform import build_staged, load_deal_types, sql_file
 from crm_roi_pipeline.staging.writer import WriteResult, replace_months, transaction
 
 # The CLI attaches a handler here to show progress; in the UI the same lines are in the run's logs.
@@ -50,9 +53,6 @@ def _md_table(header: tuple[str, ...], rows: list[tuple]) -> str:
 
 
 def _table_schema(entity: str) -> TableSchema:
-    from crm_roi_pipeline.staging.transform import sql_file
-    import re
-
     columns = []
     ddl = sql_file("schema.sql")
     block = ddl[ddl.index(f"crm.{entity} (") :].split(");", 1)[0]
@@ -76,80 +76,94 @@ def build_staging_asset(entity: str) -> AssetsDefinition:
     def _stage(
         context: AssetExecutionContext, warehouse: Warehouse, settings: PipelineSettings, assumptions: AssumptionsFile
     ) -> MaterializeResult:
-        # Everything that can be wrong with settings, assumptions or input files fails here, before a write.
-        parsed = assumptions.load()
-        sources = [open_source(name, csv_dir=settings.csv_path) for name in settings.sources]
-        for source in sources:
-            source.check(entity)
-        window = context.partition_time_window
-        first = window.start.date()
-        last = (window.end - dt.timedelta(days=1)).date().replace(day=1)
-        months = f"{first:%Y-%m}" if first == last else f"{first:%Y-%m} … {last:%Y-%m}"
-        _log(context, f"{entity}: staging months {months} from {', '.join(settings.sources)}")
-
-        results: dict[str, WriteResult] = {}
-        loads = []
-        with warehouse.get_connection() as conn:
-            load_deal_types(conn, parsed)
-            for source in sources:
-                raw, staged = f"_raw_{entity}_{source.name}", f"_staged_{entity}_{source.name}"
-                load = source.load(conn, entity, raw)
-                loads.append(load)
-                if not load.loaded:
-                    context.log.warning(
-                        f"{entity}: the {source.name} source has no {entity} input; its rows of {months} are removed."
-                    )
-                else:
-                    build_staged(
-                        conn, entity, raw, staged,
-                        reporting_currency=parsed.reporting_currency,
-                        history_start=HISTORY_START,
-                        last_month=last_partition_month(),
-                    )
-            load_of = {load.source: load for load in loads}
-            with transaction(conn):
-                for source in sources:
-                    results[source.name] = replace_months(
-                        conn, entity, f"_staged_{entity}_{source.name}" if load_of[source.name].loaded else None,
-                        loaded_from=source.name,
-                        first_month=first,
-                        last_month=last,
-                        history_start=HISTORY_START,
-                        last_partition=last_partition_month(),
-                        run_id=context.run_id,
-                    )
-            total_rows = conn.execute(f"SELECT count(*) FROM crm.{entity}").fetchone()[0]
-
-        staged = sum(r.staged for r in results.values())
-        rejected = sum(r.rejected for r in results.values())
-        superseded = sum(r.superseded + r.replaced_csv for r in results.values())
-        _log(context, f"{entity}: {staged:,} rows staged, {rejected:,} rejected ({months}); crm.{entity} holds {total_rows:,}")
-        files = [
-            (name, kind, *results[load.source].rows_by_file.get(name, (0, 0)))
-            for load in loads
-            for name, kind in load.files
-        ]
-        reasons = [reason for r in results.values() for reason in r.rejects_by_reason]
-        ignored = sorted({f for load in loads for f in load.ignored})
-        metadata = {
-            "rows_staged": MetadataValue.int(staged),
-            "rows_rejected": MetadataValue.int(rejected),
-            "months": MetadataValue.text(months),
-            "sources": MetadataValue.text(", ".join(settings.sources)),
-            "superseded_by_api_source": MetadataValue.int(superseded),
-            "dagster/row_count": MetadataValue.int(total_rows),
-            "files": MetadataValue.md(_md_table(("file", "read as", "staged", "rejected"), files) if files else "no input files"),
-            "rejects_by_reason": MetadataValue.md(
-                _md_table(("reason", "rows"), reasons) + "\n\nEvery rejected row is in `crm.rejects` with its file and row."
-                if reasons else "no rejects"
-            ),
-        }
-        if ignored:
-            metadata["ignored_files"] = MetadataValue.text(", ".join(ignored))
-        return MaterializeResult(metadata=metadata)
+        try:
+            return _stage_entity(context, entity, warehouse, settings, assumptions)
+        except CrmRoiError as exc:
+            # The user's problem, in plain words in the UI, without a stack trace of ours.
+            raise Failure(description=str(exc), allow_retries=False) from None
 
     _stage.__name__ = f"crm_{entity}"
     return _stage
+
+
+def _stage_entity(
+    context: AssetExecutionContext,
+    entity: str,
+    warehouse: Warehouse,
+    settings: PipelineSettings,
+    assumptions: AssumptionsFile,
+) -> MaterializeResult:
+    # Everything that can be wrong with settings, assumptions or input files fails here, before a write.
+    parsed = assumptions.load()
+    sources = [open_source(name, csv_dir=settings.csv_path) for name in settings.sources]
+    for source in sources:
+        source.check(entity)
+    window = context.partition_time_window
+    first = window.start.date()
+    last = (window.end - dt.timedelta(days=1)).date().replace(day=1)
+    months = f"{first:%Y-%m}" if first == last else f"{first:%Y-%m} … {last:%Y-%m}"
+    _log(context, f"{entity}: staging months {months} from {', '.join(settings.sources)}")
+
+    results: dict[str, WriteResult] = {}
+    loads = []
+    with warehouse.get_connection() as conn:
+        load_deal_types(conn, parsed)
+        for source in sources:
+            raw, staged = f"_raw_{entity}_{source.name}", f"_staged_{entity}_{source.name}"
+            load = source.load(conn, entity, raw)
+            loads.append(load)
+            if not load.loaded:
+                context.log.warning(
+                    f"{entity}: the {source.name} source has no {entity} input; its rows of {months} are removed."
+                )
+            else:
+                build_staged(
+                    conn, entity, raw, staged,
+                    reporting_currency=parsed.reporting_currency,
+                    history_start=HISTORY_START,
+                    last_month=last_partition_month(),
+                )
+        load_of = {load.source: load for load in loads}
+        with transaction(conn):
+            for source in sources:
+                results[source.name] = replace_months(
+                    conn, entity, f"_staged_{entity}_{source.name}" if load_of[source.name].loaded else None,
+                    loaded_from=source.name,
+                    first_month=first,
+                    last_month=last,
+                    history_start=HISTORY_START,
+                    last_partition=last_partition_month(),
+                    run_id=context.run_id,
+                )
+        total_rows = conn.execute(f"SELECT count(*) FROM crm.{entity}").fetchone()[0]
+
+    staged = sum(r.staged for r in results.values())
+    rejected = sum(r.rejected for r in results.values())
+    superseded = sum(r.superseded + r.replaced_csv for r in results.values())
+    _log(context, f"{entity}: {staged:,} rows staged, {rejected:,} rejected ({months}); crm.{entity} holds {total_rows:,}")
+    files = [
+        (name, kind, *results[load.source].rows_by_file.get(name, (0, 0)))
+        for load in loads
+        for name, kind in load.files
+    ]
+    reasons = [reason for r in results.values() for reason in r.rejects_by_reason]
+    ignored = sorted({f for load in loads for f in load.ignored})
+    metadata = {
+        "rows_staged": MetadataValue.int(staged),
+        "rows_rejected": MetadataValue.int(rejected),
+        "months": MetadataValue.text(months),
+        "sources": MetadataValue.text(", ".join(settings.sources)),
+        "superseded_by_api_source": MetadataValue.int(superseded),
+        "dagster/row_count": MetadataValue.int(total_rows),
+        "files": MetadataValue.md(_md_table(("file", "read as", "staged", "rejected"), files) if files else "no input files"),
+        "rejects_by_reason": MetadataValue.md(
+            _md_table(("reason", "rows"), reasons) + "\n\nEvery rejected row is in `crm.rejects` with its file and row."
+            if reasons else "no rejects"
+        ),
+    }
+    if ignored:
+        metadata["ignored_files"] = MetadataValue.text(", ".join(ignored))
+    return MaterializeResult(metadata=metadata)
 
 
 staging_assets = [build_staging_asset(entity) for entity in ENTITIES]

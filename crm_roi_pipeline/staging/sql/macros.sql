@@ -18,7 +18,9 @@ CREATE OR REPLACE TEMP MACRO crm_number(x) AS
         AS DOUBLE);
 
 -- ISO 8601 dates and datetimes, with or without offset; the result is UTC without a zone.
-CREATE OR REPLACE TEMP MACRO crm_iso_ts(x) AS TRY_CAST(x AS TIMESTAMPTZ) AT TIME ZONE 'UTC';
+-- Only values that start like ISO (YYYY-MM-DD): DuckDB would read '02/03/24' as the year 2.
+CREATE OR REPLACE TEMP MACRO crm_iso_ts(x) AS
+    CASE WHEN regexp_matches(x, '^\d{4}-\d') THEN TRY_CAST(x AS TIMESTAMPTZ) AT TIME ZONE 'UTC' END;
 
 -- An account name as a matching key: case-folded, punctuation and trailing legal suffixes removed.
 CREATE OR REPLACE TEMP MACRO crm_account_key(x) AS

@@ -1,0 +1,156 @@
+"""`crm-roi`: run the pipeline without the Dagster UI (a newcomer's first command, or a cron job).
+
+`crm-roi run` materializes the same `Definitions` the UI loads, as one run per job over the chosen months,
+prints progress and a summary, and exits non-zero with the error's own message when anything fails.
+Exit codes: 0 done; 1 a run failed (the message says which asset and why); 2 bad settings or arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import logging
+import os
+import sys
+import time
+
+from crm_roi_pipeline.errors import CrmRoiError
+
+EXIT_OK, EXIT_RUN_FAILED, EXIT_BAD_SETTINGS = 0, 1, 2
+
+
+def _month(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value + "-01" if len(value) == 7 else value).replace(day=1)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a month; write YYYY-MM, e.g. 2024-01") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="crm-roi", description="Did the CRM pay off? Stage CRM data and measure it.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="materialize every asset for every month (or --from/--to)")
+    run.add_argument("--from", dest="first", type=_month, help="first month, YYYY-MM (default: CRM_ROI_HISTORY_START)")
+    run.add_argument("--to", dest="last", type=_month, help="last month, YYYY-MM (default: the current month)")
+    run.add_argument("-q", "--quiet", action="store_true", help="print only the summary and errors")
+    sample = sub.add_parser("sample", help="write the synthetic sample dataset (any size, deterministic)")
+    sample.add_argument("--out", default="data/sample", help="folder to write (default data/sample)")
+    sample.add_argument("--deals", type=int, default=2500, help="number of deals (default 2500)")
+    sample.add_argument("--seed", type=int, default=7)
+    return parser
+
+
+def _partition_range(first: dt.date | None, last: dt.date | None) -> tuple[str, str]:
+    from crm_roi_pipeline.staging.partitions import monthly_partitions
+
+    keys = monthly_partitions.get_partition_keys()
+    start = first.isoformat() if first else keys[0]
+    end = last.isoformat() if last else keys[-1]
+    for label, key in (("--from", start), ("--to", end)):
+        if key not in keys:
+            raise CrmRoiError(
+                f"{label} {key[:7]} is outside the partitions {keys[0][:7]} … {keys[-1][:7]} "
+                f"(CRM_ROI_HISTORY_START to the current month)."
+            )
+    if start > end:
+        raise CrmRoiError(f"--from {start[:7]} is after --to {end[:7]}.")
+    return start, end
+
+
+def _failure_messages(result) -> list[str]:
+    messages = []
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        data = event.step_failure_data
+        if data.user_failure_data is not None and data.user_failure_data.description:
+            text = data.user_failure_data.description
+        else:
+            error = data.error
+            while error.cause is not None:  # the user's exception, not Dagster's wrapper
+                error = error.cause
+            text = error.message.strip()
+        messages.append(f"{event.step_key.replace('__', '/')}: {text}")
+    return messages
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from dagster import DagsterInstance
+
+    from crm_roi_pipeline.resources import AssumptionsFile
+    from crm_roi_pipeline.settings import DEFAULTS, env_setting, parse_sources
+
+    # Settings are checked here too, so a typo costs a second rather than a Dagster run.
+    parse_sources(env_setting("CRM_ROI_SOURCE"))
+    AssumptionsFile(path=env_setting("CRM_ROI_ASSUMPTIONS")).load()
+    from crm_roi_pipeline.definitions import RUN_ORDER, defs
+
+    start, end = _partition_range(args.first, args.last)
+    if not args.quiet:
+        handler = logging.StreamHandler(sys.stdout)
+        handler.setFormatter(logging.Formatter("  %(message)s"))
+        progress = logging.getLogger("crm_roi.progress")
+        progress.addHandler(handler)
+        progress.setLevel(logging.INFO)
+    instance = DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    print(f"crm-roi: months {start[:7]} … {end[:7]}, sources {env_setting('CRM_ROI_SOURCE')}, "
+          f"database {env_setting('CRM_ROI_DUCKDB_PATH')}")
+    summary = []
+    for job_name in RUN_ORDER:
+        job = defs.resolve_job_def(job_name)
+        began = time.monotonic()
+        result = job.execute_in_process(
+            instance=instance,
+            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end,
+                  "crm_roi/launched_by": "crm-roi run"},
+            run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+            raise_on_error=False,
+        )
+        if not result.success:
+            for message in _failure_messages(result) or ["the run failed; see the Dagster run logs"]:
+                print(f"crm-roi: FAILED {message}", file=sys.stderr)
+            return EXIT_RUN_FAILED
+        seen = set()
+        for event in result.get_asset_materialization_events():
+            # A run over a range of months reports one materialization per month, with the same metadata.
+            if event.asset_key in seen:
+                continue
+            seen.add(event.asset_key)
+            meta = event.materialization.metadata
+            summary.append((
+                event.asset_key.to_user_string(),
+                meta["rows_staged"].value if "rows_staged" in meta else None,
+                meta["rows_rejected"].value if "rows_rejected" in meta else None,
+                meta["dagster/row_count"].value if "dagster/row_count" in meta else None,
+            ))
+        print(f"crm-roi: {job_name} done in {time.monotonic() - began:.1f}s (run {result.run_id[:8]})")
+    width = max(len(row[0]) for row in summary) if summary else 10
+    print(f"\n{'asset':<{width}}  {'staged':>10}  {'rejected':>9}  {'rows now':>10}")
+    for name, staged, rejected, rows in summary:
+        fmt = lambda v: "" if v is None else f"{v:,}"  # noqa: E731
+        print(f"{name:<{width}}  {fmt(staged):>10}  {fmt(rejected):>9}  {fmt(rows):>10}")
+    print(f"\nRejected rows and their reasons: SELECT * FROM crm.rejects  (in {env_setting('CRM_ROI_DUCKDB_PATH')})")
+    return EXIT_OK
+
+
+def cmd_sample(args: argparse.Namespace) -> int:
+    from crm_roi_pipeline.project import resolve_path
+    from crm_roi_pipeline.sample_data import generate
+
+    counts = generate(resolve_path(args.out), deals=args.deals, seed=args.seed)
+    for name, rows in counts.items():
+        print(f"{name}: {rows:,} rows")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return {"run": cmd_run, "sample": cmd_sample}[args.command](args)
+    except CrmRoiError as exc:
+        print(f"crm-roi: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

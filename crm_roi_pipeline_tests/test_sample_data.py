@@ -1,0 +1,137 @@
+"""Fast checks on the sample-data generator: determinism, canonical shape, story invariants."""
+
+from __future__ import annotations
+
+import csv
+import filecmp
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from crm_roi_pipeline.sample_data import generate
+
+FILES = ("deals.csv", "leads.csv", "activities.csv", "spend.csv", "fx_rates.csv")
+HEADERS = {
+    "deals.csv": "deal_id,account_id,account_name,owner_id,team,name,stage,is_closed,is_won,amount,currency,"
+    "deal_type,lead_source,lead_id,created_at,closed_at",
+    "leads.csv": "lead_id,owner_id,team,lead_source,status,created_at,is_converted,converted_at,"
+    "converted_deal_id,converted_account_id",
+    "activities.csv": "activity_id,type,status,occurred_at,owner_id,deal_id,lead_id,account_id,duration_minutes",
+    "spend.csv": "month,category,channel,amount,currency",
+    "fx_rates.csv": "month,currency,rate",
+}
+ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+START, END = "2022-01-01T00:00:00Z", "2025-06-30T23:59:59Z"
+REPO_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+
+
+def _read(folder: Path, name: str) -> list[dict[str, str]]:
+    with open(folder / name, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> tuple[Path, dict[str, int]]:
+    out = tmp_path_factory.mktemp("sample")
+    return out, generate(out)
+
+
+def test_same_seed_same_bytes(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert generate(a, deals=300, seed=3) == generate(b, deals=300, seed=3)
+    match, mismatch, errors = filecmp.cmpfiles(a, b, FILES, shallow=False)
+    assert sorted(match) == sorted(FILES) and not mismatch and not errors
+    generate(b, deals=300, seed=4)
+    assert not filecmp.cmp(a / "deals.csv", b / "deals.csv", shallow=False)
+
+
+def test_headers_are_canonical(sample):
+    out, _ = sample
+    for name, header in HEADERS.items():
+        with open(out / name, encoding="utf-8") as fh:
+            assert fh.readline().rstrip("\n") == header
+
+
+def test_row_counts_scale_with_deals(tmp_path, sample):
+    out, rows = sample
+    small = generate(tmp_path, deals=400)
+    planted = {"deals.csv": 7, "leads.csv": 2, "activities.csv": 1, "spend.csv": 0, "fx_rates.csv": 0}
+    for size, counts in ((2500, rows), (400, small)):
+        assert counts["deals.csv"] - planted["deals.csv"] == size
+        assert counts["leads.csv"] - planted["leads.csv"] == int(2.5 * size)
+        assert counts["activities.csv"] - planted["activities.csv"] == 6 * size
+    assert rows["spend.csv"] == small["spend.csv"] == 42 * 7
+    assert rows["fx_rates.csv"] == 41
+    for name in FILES:
+        assert len(_read(out, name)) == rows[name]
+
+
+def test_invariants(sample):
+    out, _ = sample
+    deals, leads, acts = (_read(out, f) for f in FILES[:3])
+    stamps = [(d, d[c]) for d in deals for c in ("created_at", "closed_at")]
+    stamps += [(r, r[c]) for r in leads for c in ("created_at", "converted_at")]
+    stamps += [(a, a["occurred_at"]) for a in acts]
+    odd = [v for _, v in stamps if v and not (ISO.match(v) and START <= v <= END)]
+    assert sorted(odd) == ["2014-11-05T00:00:00Z", "not a date"]
+
+    for d in deals:
+        if d["is_closed"] == "false":
+            assert d["closed_at"] == "" and not d["stage"].startswith("Closed") and d["is_won"] == "false"
+        else:
+            assert d["stage"] == ("Closed Won" if d["is_won"] == "true" else "Closed Lost")
+    recent = [d for d in deals if d["created_at"] >= "2025-04-01T" and ISO.match(d["created_at"])]
+    assert sum(d["is_closed"] == "false" for d in recent) > len(recent) / 2
+
+    by_id = {d["deal_id"]: d for d in deals}
+    for lead in leads:
+        if lead["converted_deal_id"]:
+            assert by_id[lead["converted_deal_id"]]["lead_id"] == lead["lead_id"]
+    assert {a["type"] for a in acts} == {"call", "email", "meeting", "task", "note"}
+    assert {a["status"] for a in acts if a["type"] != "task"} == {"completed"}
+
+    fx_months = [r["month"] for r in _read(out, "fx_rates.csv")]
+    assert "2023-03-01" not in fx_months and len(fx_months) == 41
+    assert all(1.05 <= float(r["rate"]) <= 1.12 for r in _read(out, "fx_rates.csv"))
+
+    def norm(name: str) -> str:
+        words = re.sub(r"[^a-z0-9 ]", "", name.lower()).split()
+        return " ".join(w for w in words if w not in {"inc", "llc", "gmbh", "ltd", "corp", "co", "group"})
+
+    ids_per_name: dict[str, set[str]] = {}
+    for d in deals:
+        if d["account_id"]:
+            ids_per_name.setdefault(norm(d["account_name"]), set()).add(d["account_id"])
+    assert 2 <= sum(len(ids) > 1 for ids in ids_per_name.values()) <= 3
+
+
+def test_each_planted_defect_appears_once(sample):
+    out, _ = sample
+    deals, leads, acts = (_read(out, f) for f in FILES[:3])
+
+    def once(rows, pred) -> None:
+        assert sum(1 for r in rows if pred(r)) == 1
+
+    once(deals, lambda d: d["deal_id"] == "")
+    once(deals, lambda d: d["created_at"] == "not a date")
+    dup = [k for k, n in Counter(d["deal_id"] for d in deals if d["deal_id"]).items() if n > 1]
+    assert len(dup) == 1
+    assert len({d["amount"] for d in deals if d["deal_id"] == dup[0]}) == 2
+    once(deals, lambda d: d["currency"] == "EUR" and "2023-03" in (d["created_at"][:7], d["closed_at"][:7]))
+    once(deals, lambda d: float(d["amount"]) < 0)
+    once(deals, lambda d: d["is_won"] == "true" and d["closed_at"] == "")
+    once(deals, lambda d: ISO.match(d["created_at"]) and d["closed_at"] and d["closed_at"] < d["created_at"])
+    once(leads, lambda r: r["created_at"] == "2014-11-05T00:00:00Z")
+    once(leads, lambda r: r["is_converted"] not in ("true", "false"))
+    once(acts, lambda a: a["activity_id"] == "")
+    assert not [k for k, n in Counter(r["lead_id"] for r in leads).items() if n > 1]
+    assert not [k for k, n in Counter(a["activity_id"] for a in acts if a["activity_id"]).items() if n > 1]
+
+
+@pytest.mark.skipif(not REPO_SAMPLE.is_dir(), reason="data/sample not generated")
+def test_committed_sample_is_current(sample):
+    out, _ = sample
+    match, mismatch, errors = filecmp.cmpfiles(REPO_SAMPLE, out, FILES, shallow=False)
+    assert not mismatch and not errors, "regenerate with generate('data/sample')"
