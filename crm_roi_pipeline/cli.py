@@ -57,7 +57,8 @@ def _partition_range(first: dt.date | None, last: dt.date | None) -> tuple[str, 
     return start, end
 
 
-def _failure_messages(result) -> list[str]:
+def failure_messages(result) -> list[str]:
+    """The user's error message of each failed step of a run, prefixed with the asset."""
     messages = []
     for event in result.all_events:
         if not event.is_step_failure:
@@ -107,7 +108,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise_on_error=False,
         )
         if not result.success:
-            for message in _failure_messages(result) or ["the run failed; see the Dagster run logs"]:
+            for message in failure_messages(result) or ["the run failed; see the Dagster run logs"]:
                 print(f"crm-roi: FAILED {message}", file=sys.stderr)
             return EXIT_RUN_FAILED
         seen = set()

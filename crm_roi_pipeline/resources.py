@@ -50,8 +50,12 @@ class Warehouse(DuckDBResource):
                 f"{path}: another run held the database for more than {self.lock_timeout_seconds:.0f}s; try again later."
             ) from None
         try:
-            conn = duckdb.connect(str(path), config={"custom_user_agent": "crm_roi_pipeline", **self.connection_config})
+            conn = duckdb.connect(":memory:", config={"custom_user_agent": "crm_roi_pipeline", **self.connection_config})
             try:
+                # Attached under a fixed name: a file called crm.duckdb would otherwise make the catalog `crm`
+                # and every `crm.deals` ambiguous.
+                conn.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS crm_roi")
+                conn.execute("USE crm_roi")
                 conn.execute("SET TimeZone = 'UTC'")
                 conn.execute((_SQL_DIR / "macros.sql").read_text())
                 conn.execute((_SQL_DIR / "schema.sql").read_text())

@@ -133,7 +133,8 @@ def _accounts(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     i1, j1, i2, j2, i3, j3 = rng.choice(n, 6, replace=False)
     names[i1], names[j1] = base[i1] + " Inc.", base[i1].upper() + " INC"
     names[i2], names[j2] = base[i2] + " GmbH", base[i2]
-    names[i3], names[j3] = base[i3] + " LLC", base[i3] + ", LLC"
+    # (No commas: a quoted field deep in a big file defeats CSV dialect sniffing.)
+    names[i3], names[j3] = base[i3] + " LLC", base[i3] + " L.L.C."
     team = rng.choice(3, n, p=_TEAM_P)
     return {"name": names, "team": team, "owner": _owner_in(rng, team), "weight": rng.lognormal(0, 0.9, n)}
 
@@ -174,10 +175,9 @@ def _deals(rng, n, month_w, leads, accounts, fx) -> dict[str, np.ndarray]:
     team = np.where(account >= 0, accounts["team"][account], rng.choice(3, n, p=_TEAM_P))
     owner = np.where((account >= 0) & (rng.random(n) < 0.8), accounts["owner"][account], _owner_in(rng, team))
 
-    # Outcome and cycle are drawn for every deal, then censored at the data end:
-    # recent deals are mostly still open, as they would be in a live CRM.
     # Win flags are dealt out exactly per cohort: at 2.5k deals plain Bernoulli
-    # noise (+-1.3pp) would be as large as half the lift the sample must show.
+    # noise (+-1.3pp) would be half the lift the sample must show. Outcome and
+    # cycle are then censored at the data end, so recent deals are mostly open.
     u, won = rng.random(n), np.zeros(n, dtype=bool)
     for cohort, p_win in ((~post, 0.22), (post, 0.27)):
         idx = np.flatnonzero(cohort)
@@ -395,9 +395,15 @@ def _write(out, dl, leads, acts, accounts, spend, fx) -> dict[str, int]:
 def _plant_bad_rows(dl, leads, acts, wd: int, wl: int) -> dict[str, list[tuple[int, int, dict]]]:
     """One of each real-world defect, as (template row ord, new ord, column overrides).
 
+    Deals: no deal_id; created_at "not a date"; one deal_id exported twice with
+    different amounts; EUR in the month fx_rates.csv lacks; negative amount; won
+    without closed_at; closed before created. Leads: created 2014-11-05, before
+    any sane history start; is_converted "yes?". Activities: no activity_id.
+
     Each planted row copies a real row (so owner/account look plausible) and
-    sits next to it in file order; none of them carries a lead link, so the
-    lead <-> deal references of the clean data stay consistent.
+    sits next to it in file order. Only the duplicate keeps its template's
+    lead link (it is that deal, exported twice); the others drop it so the
+    lead <-> deal references stay one-to-one.
     """
     n_d, n_l = len(dl["created"]), len(leads["created"])
     new_deal = [f"D{n_d + k:0{wd}d}" for k in range(1, 6)]

@@ -80,8 +80,16 @@ class Project:
             raise_on_error=raise_on_error,
         )
 
+    def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+        """A plain DuckDB connection to the file. The file is deliberately named crm.duckdb, which makes the
+        catalog name clash with the schema `crm`; attaching it under another name is how users open it too."""
+        conn = duckdb.connect()
+        conn.execute(f"ATTACH '{self.db_path}' AS w {'(READ_ONLY)' if read_only else ''}")
+        conn.execute("USE w")
+        return conn
+
     def query(self, sql: str, params=None) -> list[tuple]:
-        with duckdb.connect(str(self.db_path), read_only=True) as conn:
+        with self.connect(read_only=True) as conn:
             return conn.execute(sql, params or []).fetchall()
 
 
@@ -91,11 +99,9 @@ def project(tmp_path: Path) -> Project:
 
 
 def failure_message(result) -> str:
-    """The user-facing message of the first failed step of a run."""
-    for event in result.all_events:
-        if event.is_step_failure:
-            data = event.step_failure_data
-            if data.user_failure_data is not None:
-                return data.user_failure_data.description
-            return data.error.message
-    raise AssertionError("the run did not fail")
+    """The user-facing message of the first failed step of a run, as `crm-roi run` prints it."""
+    from crm_roi_pipeline.cli import failure_messages
+
+    messages = failure_messages(result)
+    assert messages, "the run did not fail"
+    return messages[0]
