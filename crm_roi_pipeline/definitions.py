@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import warnings
-
-from dagster import AssetSelection, BetaWarning, Definitions, define_asset_job
-
-# BackfillPolicy is beta in Dagster 1.13; the pin in requirements.lock keeps its behaviour fixed.
-warnings.filterwarnings("ignore", category=BetaWarning)
+from dagster import AssetSelection, Definitions, define_asset_job
 
 from crm_roi_pipeline.resources import AssumptionsFile, PipelineSettings, Warehouse, env_or_default
 from crm_roi_pipeline.settings import DEFAULTS

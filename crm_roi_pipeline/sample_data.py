@@ -128,15 +128,17 @@ def _accounts(rng: np.random.Generator, n: int) -> dict[str, np.ndarray]:
     rep = k // combos
     base = np.where(rep > 0, np.char.add(np.char.add(base, " "), (rep + 1).astype(str)), base)
     names = np.char.add(base, _SUFFIX[rng.choice(len(_SUFFIX), n, p=_SUFFIX_P)]).astype(object)
+    weight = rng.lognormal(0, 0.9, n)  # how often an account buys
     # Three pairs of distinct accounts that are the same company once names are
-    # normalised: the kind of duplicate entity resolution has to catch.
-    i1, j1, i2, j2, i3, j3 = rng.choice(n, 6, replace=False)
+    # normalised: the kind of duplicate entity resolution has to catch. Busy
+    # accounts only, so every pair actually shows up in deals.csv.
+    i1, j1, i2, j2, i3, j3 = rng.choice(np.flatnonzero(weight > np.median(weight)), 6, replace=False)
     names[i1], names[j1] = base[i1] + " Inc.", base[i1].upper() + " INC"
     names[i2], names[j2] = base[i2] + " GmbH", base[i2]
     # (No commas: a quoted field deep in a big file defeats CSV dialect sniffing.)
     names[i3], names[j3] = base[i3] + " LLC", base[i3] + " L.L.C."
     team = rng.choice(3, n, p=_TEAM_P)
-    return {"name": names, "team": team, "owner": _owner_in(rng, team), "weight": rng.lognormal(0, 0.9, n)}
+    return {"name": names, "team": team, "owner": _owner_in(rng, team), "weight": weight}
 
 
 def _leads(rng: np.random.Generator, n: int, month_w: np.ndarray, max_converted: int) -> dict[str, np.ndarray]:

@@ -147,7 +147,7 @@ def _stage_sql(mapping: FileMapping) -> str:
         stage = "lower(stage)"
     whens = " ".join(f"WHEN {_sql_str(k)} THEN {_sql_str(v)}" for k, v in (mapping.stages or {}).items())
     default = _sql_str(mapping.stage_default) if mapping.stage_default else "NULL"
-    return f"CASE WHEN stage IS NULL THEN NULL {'CASE ' + stage + ' ' + whens + ' ELSE ' + default + ' END' if whens else default} END"
+    return f"CASE WHEN stage IS NULL THEN NULL ELSE {'CASE ' + stage + ' ' + whens + ' ELSE ' + default + ' END' if whens else default} END"
 
 
 def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> str:
@@ -224,7 +224,10 @@ def read_csv_sql(path: Path) -> str:
     # Everything as text: types are the pipeline's decision, so that an unreadable value becomes a reject
     # quoting it instead of a sniffed type silently turning it into NULL.
     return (
-        f"read_csv({_sql_str(str(path))}, header = true, all_varchar = true, encoding = 'utf-8')"
+        f"read_csv({_sql_str(str(path))}, header = true, all_varchar = true, encoding = 'utf-8', "
+        # Quoting is fixed rather than sniffed: the sniffer only sees the first rows, and a quoted comma deep
+        # in a large export would otherwise break the read.
+        f"quote = '\"', escape = '\"')"
     )
 
 

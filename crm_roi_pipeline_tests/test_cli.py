@@ -1,0 +1,89 @@
+"""`crm-roi` as a user runs it: a real process, the real Definitions, a real DuckDB file."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from crm_roi_pipeline_tests.conftest import ASSUMPTIONS, FIXTURES, REPO
+
+CRM_ROI = str(Path(sys.executable).parent / "crm-roi")
+
+
+def _run(tmp_path, *args, csv_dir=None, assumptions=None, extra_env=None):
+    env = {
+        **os.environ,
+        "CRM_ROI_CSV_DIR": str(csv_dir or FIXTURES / "data_cloud_workshop"),
+        "CRM_ROI_DUCKDB_PATH": str(tmp_path / "out.duckdb"),
+        "CRM_ROI_ASSUMPTIONS": str(assumptions or _assumptions(tmp_path)),
+        **(extra_env or {}),
+    }
+    env.pop("DAGSTER_HOME", None)
+    return subprocess.run([CRM_ROI, *args], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+
+
+def _assumptions(tmp_path, text=ASSUMPTIONS):
+    path = tmp_path / "assumptions.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_run_stages_every_table_and_exits_zero(tmp_path):
+    proc = _run(tmp_path, "run")
+    assert proc.returncode == 0, proc.stderr
+    # 50 opportunities, 60 leads, 75 tasks; the 8 campaigns have no ActualCost and are rejected.
+    assert "crm/deals" in proc.stdout and "deals: 50 rows staged, 0 rejected" in proc.stdout
+    assert "spend: 0 rows staged, 8 rejected" in proc.stdout
+    with duckdb.connect(str(tmp_path / "out.duckdb"), read_only=True) as conn:
+        counts = [conn.execute(f"SELECT count(*) FROM crm.{t}").fetchone()[0] for t in ("deals", "leads", "activities", "spend", "rejects")]
+    assert counts == [50, 60, 75, 0, 8]
+
+
+def test_from_to_limit_the_months(tmp_path):
+    # Every CreatedDate in this org is 2024-01-22, and the tasks' dates fall in 2021-12 … 2024-01.
+    proc = _run(tmp_path, "run", "--from", "2023-12", "--to", "2023-12")
+    assert proc.returncode == 0, proc.stderr
+    with duckdb.connect(str(tmp_path / "out.duckdb"), read_only=True) as conn:
+        assert conn.execute("SELECT count(*) FROM crm.deals").fetchone()[0] == 0
+        months = conn.execute("SELECT DISTINCT strftime(occurred_at, '%Y-%m') FROM crm.activities").fetchall()
+    assert months == [("2023-12",)]
+
+
+def test_a_failing_asset_exits_one_with_its_message(tmp_path):
+    # The Power BI org's Lead.csv has no CreatedDate column.
+    proc = _run(tmp_path, "run", "-q", csv_dir=FIXTURES / "salesforce_in_powerbi")
+    assert proc.returncode == 1
+    assert "FAILED crm/leads: Lead.csv: the required column for leads field 'created_at' is missing" in proc.stderr
+    assert "Lead.mapping.yaml" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_bad_settings_exit_two_before_any_run(tmp_path):
+    bad = _assumptions(tmp_path, ASSUMPTIONS.replace("gross_margin: 0.7", "gross_margin: 7"))
+    proc = _run(tmp_path, "run", assumptions=bad)
+    assert proc.returncode == 2
+    assert "gross_margin" in proc.stderr
+    assert not (tmp_path / "out.duckdb").exists()
+    proc = _run(tmp_path, "run", extra_env={"CRM_ROI_SOURCE": "csv,pipedrive"})
+    assert proc.returncode == 2 and "pipedrive" in proc.stderr
+    proc = _run(tmp_path, "run", "--from", "1999-01")
+    assert proc.returncode == 2 and "outside the partitions" in proc.stderr
+    proc = _run(tmp_path, "run", "--from", "January")
+    assert proc.returncode == 2 and "not a month" in proc.stderr
+
+
+def test_definitions_validate_through_workspace_yaml(tmp_path):
+    dagster = str(Path(sys.executable).parent / "dagster")
+    proc = subprocess.run(
+        [dagster, "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "DAGSTER_HOME": str(tmp_path)},
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Validation successful" in proc.stdout + proc.stderr
