@@ -30,7 +30,7 @@ defs = Definitions(
     assets=[*staging_assets],
     jobs=[stage_crm_job],
     resources={
-        "warehouse": Warehouse(database=_env("CRM_ROI_DUCKDB_PATH")),
+        "warehouse": Warehouse(database=_env("CRM_ROI_DUCKDB_PATH"), memory_limit=_env("CRM_ROI_DUCKDB_MEMORY_LIMIT")),
         "settings": PipelineSettings(source=_env("CRM_ROI_SOURCE"), csv_dir=_env("CRM_ROI_CSV_DIR")),
         "assumptions": AssumptionsFile(path=_env("CRM_ROI_ASSUMPTIONS")),
     },

@@ -33,6 +33,10 @@ class Warehouse(DuckDBResource):
     """
 
     lock_timeout_seconds: float = Field(default=3600, description="How long to wait for another run's connection.")
+    memory_limit: str = Field(
+        default="1GB",
+        description="DuckDB's memory limit (CRM_ROI_DUCKDB_MEMORY_LIMIT); past it, DuckDB spills to disk beside the file.",
+    )
 
     @property
     def path(self) -> Path:
@@ -50,7 +54,13 @@ class Warehouse(DuckDBResource):
                 f"{path}: another run held the database for more than {self.lock_timeout_seconds:.0f}s; try again later."
             ) from None
         try:
-            conn = duckdb.connect(":memory:", config={"custom_user_agent": "crm_roi_pipeline", **self.connection_config})
+            config = {
+                "custom_user_agent": "crm_roi_pipeline",
+                "memory_limit": self.memory_limit,
+                "temp_directory": str(path) + ".tmp",
+                **self.connection_config,
+            }
+            conn = duckdb.connect(":memory:", config=config)
             try:
                 # Attached under a fixed name: a file called crm.duckdb would otherwise make the catalog `crm`
                 # and every `crm.deals` ambiguous.

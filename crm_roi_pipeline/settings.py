@@ -26,6 +26,7 @@ DEFAULTS = {
     "CRM_ROI_DUCKDB_PATH": "data/crm_roi.duckdb",
     "CRM_ROI_ASSUMPTIONS": "data/roi_assumptions.yaml",
     "CRM_ROI_HISTORY_START": "2015-01-01",
+    "CRM_ROI_DUCKDB_MEMORY_LIMIT": "1GB",
 }
 COST_CATEGORIES = (
     "software",

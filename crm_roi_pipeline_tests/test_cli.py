@@ -87,3 +87,30 @@ def test_definitions_validate_through_workspace_yaml(tmp_path):
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Validation successful" in proc.stdout + proc.stderr
+
+
+def test_two_runs_at_once_queue_on_the_lock_and_lose_nothing(tmp_path):
+    env = {
+        **os.environ,
+        "CRM_ROI_CSV_DIR": str(REPO / "data" / "sample"),
+        "CRM_ROI_DUCKDB_PATH": str(tmp_path / "out.duckdb"),
+        "CRM_ROI_ASSUMPTIONS": str(REPO / "data" / "roi_assumptions.yaml"),
+    }
+    env.pop("DAGSTER_HOME", None)
+    # The whole history and a single month at the same time, as a backfill and an analyst would.
+    runs = [
+        subprocess.Popen([CRM_ROI, "run", "-q"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+        subprocess.Popen([CRM_ROI, "run", "-q", "--from", "2024-03", "--to", "2024-03"], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+    ]
+    for proc in runs:
+        _, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+    with open(REPO / "data" / "sample" / "deals.csv", encoding="utf-8") as handle:
+        deal_rows = sum(1 for _ in handle) - 1
+    with duckdb.connect(str(tmp_path / "out.duckdb"), read_only=True) as conn:
+        staged = conn.execute("SELECT count(*) FROM crm.deals").fetchone()[0]
+        rejected = conn.execute("SELECT count(*) FROM crm.rejects WHERE entity = 'deals'").fetchone()[0]
+        doubled = conn.execute("SELECT count(*) FROM (SELECT deal_id FROM crm.deals GROUP BY 1 HAVING count(*) > 1)").fetchone()[0]
+    assert staged + rejected == deal_rows
+    assert doubled == 0

@@ -24,7 +24,7 @@ from crm_roi_pipeline.sources.mappings import (
     SALESFORCE_OBJECTS,
     FileMapping,
     ResolvedFile,
-    _canonical,
+    canonical_mapping,
     apply_mapping_file,
     detect_hubspot,
     load_mapping_file,
@@ -119,7 +119,7 @@ def plan_folder(folder: Path) -> FolderPlan:
 
 def _builtin(path: Path, header: list[str]) -> FileMapping | None:
     if path.name in CANONICAL_FILES:
-        return _canonical(CANONICAL_FILES[path.name])
+        return canonical_mapping(CANONICAL_FILES[path.name])
     salesforce = SALESFORCE_OBJECTS.get(path.stem.lower())
     if salesforce is not None:
         return salesforce

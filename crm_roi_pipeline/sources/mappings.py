@@ -40,7 +40,7 @@ class FileMapping:
     explicit_columns: frozenset[str] = frozenset()  # fields whose columns a mapping file named
 
 
-def _canonical(entity: str) -> FileMapping:
+def canonical_mapping(entity: str) -> FileMapping:
     return FileMapping(
         entity=entity,
         source_system="csv",

@@ -138,7 +138,7 @@ def _stage_entity(
                     last_month=last,
                     history_start=HISTORY_START,
                     last_partition=last_partition_month(),
-                    run_id=context.run_id,
+                    run_id=context.run.run_id,
                 )
         total_rows = conn.execute(f"SELECT count(*) FROM crm.{entity}").fetchone()[0]
 
