@@ -142,12 +142,11 @@ def _timestamp_sql(text: str, date_format: str | None) -> str:
 
 
 def _stage_sql(mapping: FileMapping) -> str:
-    stage = "stage"
-    if mapping.stages_case_insensitive:
-        stage = "lower(stage)"
-    whens = " ".join(f"WHEN {_sql_str(k)} THEN {_sql_str(v)}" for k, v in (mapping.stages or {}).items())
+    """won | lost | open for a stage value; NULL for a value the map does not list (and no default)."""
+    stage = "lower(stage)" if mapping.stages_case_insensitive else "stage"
+    whens = " ".join(f"WHEN {stage} = {_sql_str(k)} THEN {_sql_str(v)}" for k, v in (mapping.stages or {}).items())
     default = _sql_str(mapping.stage_default) if mapping.stage_default else "NULL"
-    return f"CASE WHEN stage IS NULL THEN NULL ELSE {'CASE ' + stage + ' ' + whens + ' ELSE ' + default + ' END' if whens else default} END"
+    return f"CASE WHEN stage IS NULL THEN NULL {whens} ELSE {default} END"
 
 
 def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> str:

@@ -109,35 +109,40 @@ def _stage_entity(
     months = f"{first:%Y-%m}" if first == last else f"{first:%Y-%m} … {last:%Y-%m}"
     _log(context, f"{entity}: staging months {months} from {', '.join(settings.sources)}")
 
+    last_partition = last_partition_month()
     results: dict[str, WriteResult] = {}
     loads = []
+    staged_tables: dict[str, str | None] = {}
     with warehouse.get_connection() as conn:
         load_deal_types(conn, parsed)
         for source in sources:
+            # A source's lookups (fx rates, account names) live until the next source loads, so each
+            # source's rows are typed right after its load.
             raw, staged = f"_raw_{entity}_{source.name}", f"_staged_{entity}_{source.name}"
             load = source.load(conn, entity, raw)
             loads.append(load)
-            if not load.loaded:
-                context.log.warning(
-                    f"{entity}: the {source.name} source has no {entity} input; its rows of {months} are removed."
-                )
-            else:
+            if load.loaded:
                 build_staged(
                     conn, entity, raw, staged,
                     reporting_currency=parsed.reporting_currency,
                     history_start=HISTORY_START,
-                    last_month=last_partition_month(),
+                    last_month=last_partition,
                 )
-        load_of = {load.source: load for load in loads}
+                staged_tables[source.name] = staged
+            else:
+                context.log.warning(
+                    f"{entity}: the {source.name} source has no {entity} input; its rows of {months} are removed."
+                )
+                staged_tables[source.name] = None
         with transaction(conn):
             for source in sources:
                 results[source.name] = replace_months(
-                    conn, entity, f"_staged_{entity}_{source.name}" if load_of[source.name].loaded else None,
+                    conn, entity, staged_tables[source.name],
                     loaded_from=source.name,
                     first_month=first,
                     last_month=last,
                     history_start=HISTORY_START,
-                    last_partition=last_partition_month(),
+                    last_partition=last_partition,
                     run_id=context.run.run_id,
                 )
         total_rows = conn.execute(f"SELECT count(*) FROM crm.{entity}").fetchone()[0]
