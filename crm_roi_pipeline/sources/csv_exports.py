@@ -254,12 +254,12 @@ def _fail_on_unreadable(conn: duckdb.DuckDBPyConnection, entity: str, table: str
     both mean the whole file is being misread, which no per-row reject would make visible enough."""
     if "stage" in fields_of(entity):
         row = conn.execute(
-            f"""SELECT _file, _file_label, list(DISTINCT stage ORDER BY stage)[:10], min(_row), count(*)
+            f"""SELECT _file, list(DISTINCT stage ORDER BY stage)[:10], min(_row), count(*)
                 FROM {table} WHERE _has_stage_map AND stage IS NOT NULL AND _stage_class IS NULL
                 GROUP BY ALL ORDER BY 1 LIMIT 1"""
         ).fetchone()
         if row:
-            file, label, values, first_row, count = row
+            file, values, first_row, count = row
             stem = file.rsplit(".", 1)[0]
             raise InputFileError(
                 file,
