@@ -97,13 +97,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"crm-roi: months {start[:7]} … {end[:7]}, sources {env_setting('CRM_ROI_SOURCE')}, "
           f"database {env_setting('CRM_ROI_DUCKDB_PATH')}")
     summary = []
+    checks: list[tuple[str, str, str]] = []
     for job_name in RUN_ORDER:
         job = defs.resolve_job_def(job_name)
         began = time.monotonic()
+        tags = {"crm_roi/launched_by": "crm-roi run"}
+        if job.partitions_def is not None:
+            tags |= {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
         result = job.execute_in_process(
             instance=instance,
-            tags={"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end,
-                  "crm_roi/launched_by": "crm-roi run"},
+            tags=tags,
             run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
             raise_on_error=False,
         )
@@ -111,6 +114,12 @@ def cmd_run(args: argparse.Namespace) -> int:
             for message in failure_messages(result) or ["the run failed; see the Dagster run logs"]:
                 print(f"crm-roi: FAILED {message}", file=sys.stderr)
             return EXIT_RUN_FAILED
+        for event in result.all_events:
+            if event.event_type_value == "ASSET_CHECK_EVALUATION":
+                check = event.event_specific_data
+                if not check.passed:
+                    checks.append((check.severity.value, f"{check.asset_key.to_user_string()} {check.check_name}",
+                                   check.description or ""))
         seen = set()
         for event in result.get_asset_materialization_events():
             # A run over a range of months reports one materialization per month, with the same metadata.
@@ -130,6 +139,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name, staged, rejected, rows in summary:
         fmt = lambda v: "" if v is None else f"{v:,}"  # noqa: E731
         print(f"{name:<{width}}  {fmt(staged):>10}  {fmt(rejected):>9}  {fmt(rows):>10}")
+    if checks:
+        print("\nData-quality checks that did not pass (details in the Dagster UI, or rerun the asset checks):")
+        for severity, name, description in checks:
+            print(f"  {severity:<5} {name}: {description[:160]}")
     print(f"\nRejected rows and their reasons: SELECT * FROM crm.rejects  (in {env_setting('CRM_ROI_DUCKDB_PATH')})")
     return EXIT_OK
 

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from dagster import AssetSelection, Definitions, define_asset_job
 
-from crm_roi_pipeline.resources import AssumptionsFile, PipelineSettings, Warehouse, env_or_default
+from crm_roi_pipeline.metrics.assets import metrics_assets, metrics_checks
+from crm_roi_pipeline.resources import AssumptionsFile, PipelineSettings, Reports, Warehouse, env_or_default
 from crm_roi_pipeline.settings import DEFAULTS
 from crm_roi_pipeline.staging.assets import staging_assets
+from crm_roi_pipeline.staging.checks import staging_checks
 from crm_roi_pipeline.staging.partitions import monthly_partitions
 
 STAGING_JOB = "stage_crm"
 # What `crm-roi run` executes, in order: one run per job over the chosen months. Metrics and ROI jobs
 # join this list when they land.
-RUN_ORDER = [STAGING_JOB]
+METRICS_JOB = "publish_metrics"
+RUN_ORDER = [STAGING_JOB, METRICS_JOB]
 
 stage_crm_job = define_asset_job(
     STAGING_JOB,
@@ -21,17 +24,25 @@ stage_crm_job = define_asset_job(
     description="Stage deals, leads, activities and spend from every configured source into crm.*.",
 )
 
+publish_metrics_job = define_asset_job(
+    METRICS_JOB,
+    selection=AssetSelection.groups("metrics"),
+    description="Recompute metrics.monthly, metrics.adoption and metrics.lead_sources from crm.*.",
+)
+
 
 def _env(name: str):
     return env_or_default(name, DEFAULTS[name])
 
 
 defs = Definitions(
-    assets=[*staging_assets],
-    jobs=[stage_crm_job],
+    assets=[*staging_assets, *metrics_assets],
+    asset_checks=[*staging_checks, *metrics_checks],
+    jobs=[stage_crm_job, publish_metrics_job],
     resources={
         "warehouse": Warehouse(database=_env("CRM_ROI_DUCKDB_PATH"), memory_limit=_env("CRM_ROI_DUCKDB_MEMORY_LIMIT")),
         "settings": PipelineSettings(source=_env("CRM_ROI_SOURCE"), csv_dir=_env("CRM_ROI_CSV_DIR")),
         "assumptions": AssumptionsFile(path=_env("CRM_ROI_ASSUMPTIONS")),
+        "reports": Reports(dir=_env("CRM_ROI_REPORTS_DIR")),
     },
 )

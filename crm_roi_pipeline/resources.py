@@ -105,3 +105,13 @@ def env_or_default(name: str, default: str):
     from dagster import EnvVar
 
     return EnvVar(name) if os.environ.get(name) else default
+
+
+class Reports(ConfigurableResource):
+    """The folder for charts and reports (CRM_ROI_REPORTS_DIR)."""
+
+    dir: str = Field(default="data/reports", description="CRM_ROI_REPORTS_DIR")
+
+    @property
+    def path(self) -> Path:
+        return resolve_path(self.dir)

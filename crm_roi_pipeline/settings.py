@@ -27,6 +27,7 @@ DEFAULTS = {
     "CRM_ROI_ASSUMPTIONS": "data/roi_assumptions.yaml",
     "CRM_ROI_HISTORY_START": "2015-01-01",
     "CRM_ROI_DUCKDB_MEMORY_LIMIT": "1GB",
+    "CRM_ROI_REPORTS_DIR": "data/reports",
 }
 COST_CATEGORIES = (
     "software",

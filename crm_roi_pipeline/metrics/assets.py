@@ -1,0 +1,261 @@
+"""`metrics/monthly`, `metrics/adoption`, `metrics/lead_sources`: the figures of METRICS.md, published in
+DuckDB after every ingestion. Unpartitioned: they are recomputed whole from `crm.*`, which takes seconds."""
+
+import datetime as dt
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetDep,
+    AssetExecutionContext,
+    AssetKey,
+    AutomationCondition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+    asset_check,
+)
+
+from crm_roi_pipeline.errors import CrmRoiError
+from crm_roi_pipeline.metrics import compute
+from crm_roi_pipeline.metrics.charts import fmt_month, monthly_chart
+from crm_roi_pipeline.metrics.windows import Windows, months_between
+from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
+from crm_roi_pipeline.sources.fields import ENTITIES
+
+STAGING_KEYS = [AssetKey(["crm", entity]) for entity in ENTITIES]
+# Recompute after any staged month changes (a backfill, the nightly run, an analyst's materialization).
+# Unlike `eager()`, months never staged (say 2015 with data from 2022) do not hold the metrics back.
+AFTER_ANY_INGESTION = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
+
+
+def _window_metadata(windows: Windows) -> dict:
+    pre, post = windows.pre, windows.post
+    return {
+        "as_of": MetadataValue.text(windows.as_of.isoformat()),
+        "adoption_month": MetadataValue.text(fmt_month(windows.adoption_month)),
+        "first_data_month": MetadataValue.text(fmt_month(windows.first_data_month)),
+        "window_months_n": MetadataValue.int(windows.n),
+        "pre_window": MetadataValue.text(f"{fmt_month(pre[0])} … {fmt_month(pre[1])}" if pre else "empty"),
+        "post_window": MetadataValue.text(f"{fmt_month(post[0])} … {fmt_month(post[1])}" if post else "empty"),
+    }
+
+
+def _user_errors(fn):
+    """Inputs and settings problems fail the asset in plain words, without our stack trace."""
+
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except CrmRoiError as exc:
+            raise Failure(description=str(exc), allow_retries=False) from None
+
+    return wrapper
+
+
+def _fmt(value, name: str, change: bool = False) -> str:
+    if value is None:
+        return "—"
+    if name.endswith("_rate") and change:
+        return f"{value * 100:+.1f} pt"
+    if name.endswith("_rate") or name == "pct_change":
+        return f"{value * 100:.1f}%"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:,.2f}"
+
+
+@asset(
+    key=AssetKey(["metrics", "monthly"]),
+    deps=[AssetDep(key) for key in STAGING_KEYS],
+    group_name="metrics",
+    kinds={"duckdb"},
+    automation_condition=AFTER_ANY_INGESTION,
+    description="Every figure of METRICS.md per calendar month, from the first month with data to the current "
+    "month (that of as_of), each month labelled pre, transition or post.",
+    metadata={"dagster/table_name": "metrics.monthly"},
+)
+def metrics_monthly(context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile) -> MaterializeResult:
+    return _monthly(context, warehouse, assumptions)
+
+
+@_user_errors
+def _monthly(context, warehouse, assumptions) -> MaterializeResult:
+    parsed = assumptions.load()
+    with warehouse.get_connection() as conn:
+        compute.build_facts(conn, parsed)
+        windows = compute.windows_for(conn, parsed)
+        select = compute.monthly_sql(conn, windows)
+        conn.execute("CREATE SCHEMA IF NOT EXISTS metrics")
+        conn.execute(f"CREATE OR REPLACE TABLE metrics.monthly AS {select}")
+        recent = conn.execute(
+            "SELECT month, period, win_count, win_rate, won_revenue, median_days_to_close FROM metrics.monthly "
+            "ORDER BY month DESC LIMIT 12"
+        ).fetchall()
+        rows = conn.execute("SELECT count(*) FROM metrics.monthly").fetchone()[0]
+    table = ["| month | period | wins | win rate | won revenue | median days |", "|---|---|---|---|---|---|"]
+    for month, period, wins, rate, revenue, days in reversed(recent):
+        table.append(f"| {month:%Y-%m} | {period} | {wins} | {_fmt(rate, 'win_rate')} | {_fmt(revenue, 'x')} | {_fmt(days, 'x')} |")
+    context.log.info(f"metrics.monthly: {rows} months published")
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": MetadataValue.int(rows),
+            "last_12_months": MetadataValue.md("\n".join(table)),
+            **_window_metadata(windows),
+        }
+    )
+
+
+@asset(
+    key=AssetKey(["metrics", "adoption"]),
+    deps=[AssetDep(AssetKey(["metrics", "monthly"])), *[AssetDep(key) for key in STAGING_KEYS]],
+    group_name="metrics",
+    kinds={"duckdb"},
+    automation_condition=AFTER_ANY_INGESTION,
+    description="Pre versus post adoption, one row per figure: counts and sums per month (window total / N), "
+    "rates, averages and medians pooled over each window.",
+    metadata={"dagster/table_name": "metrics.adoption"},
+)
+def metrics_adoption(
+    context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile, reports: Reports
+) -> MaterializeResult:
+    return _adoption(context, warehouse, assumptions, reports)
+
+
+@_user_errors
+def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
+    parsed = assumptions.load()
+    with warehouse.get_connection() as conn:
+        compute.build_facts(conn, parsed)
+        windows = compute.windows_for(conn, parsed)
+        windows.require()
+        rows = compute.adoption_rows(conn, windows)
+        waiting = compute.unconverted_yet(conn, windows, parsed.conversion_window_days)
+        conn.execute("CREATE SCHEMA IF NOT EXISTS metrics")
+        conn.execute("BEGIN TRANSACTION")
+        conn.execute(
+            "CREATE OR REPLACE TABLE metrics.adoption (metric VARCHAR, pre_value DOUBLE, post_value DOUBLE, "
+            "change DOUBLE, pct_change DOUBLE, pre_months INTEGER, post_months INTEGER, basis VARCHAR)"
+        )
+        conn.executemany("INSERT INTO metrics.adoption VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.execute("COMMIT")
+        monthly = conn.execute(
+            "SELECT month, won_revenue, win_rate, median_days_to_close FROM metrics.monthly ORDER BY month"
+        ).fetchall() if _has_table(conn, "metrics", "monthly") else []
+    table = [
+        f"Pre {fmt_month(windows.pre[0])} … {fmt_month(windows.pre[1])} versus post "
+        f"{fmt_month(windows.post[0])} … {fmt_month(windows.post[1])} (N = {windows.n} months each; as_of {windows.as_of}).",
+        "",
+        "| figure | pre | post | change | % change | basis |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, pre, post, change, pct, _, _, basis in rows:
+        table.append(
+            f"| {name} | {_fmt(pre, name)} | {_fmt(post, name)} | {_fmt(change, name, change=True)} | {_fmt(pct, 'pct_change')} | "
+            f"{basis.replace('_', ' ')} |"
+        )
+    metadata = {
+        "dagster/row_count": MetadataValue.int(len(rows)),
+        "comparison": MetadataValue.md("\n".join(table)),
+        **_window_metadata(windows),
+    }
+    if any(waiting.values()):
+        metadata["leads_too_recent_to_convert"] = MetadataValue.md(
+            f"Leads created less than {parsed.conversion_window_days} days before as_of cannot have converted yet: "
+            f"pre window {waiting['pre']:,}, post window {waiting['post']:,}. Their window's conversion rate is low by that much."
+        )
+    if monthly:
+        chart = monthly_chart(
+            [{"month": m, "won_revenue": r, "win_rate": w, "median_days_to_close": d} for m, r, w, d in monthly],
+            windows,
+            reports.path / "metrics_monthly.png",
+        )
+        metadata["chart"] = MetadataValue.path(str(chart))
+        metadata["chart_preview"] = MetadataValue.md(f"![monthly metrics]({chart.as_uri()})")
+    context.log.info(f"metrics.adoption: {len(rows)} figures, N = {windows.n}")
+    return MaterializeResult(metadata=metadata)
+
+
+def _has_table(conn, schema: str, name: str) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
+        ).fetchone()[0]
+    )
+
+
+@asset(
+    key=AssetKey(["metrics", "lead_sources"]),
+    deps=[AssetDep(key) for key in STAGING_KEYS],
+    group_name="metrics",
+    kinds={"duckdb"},
+    automation_condition=AFTER_ANY_INGESTION,
+    description="Pre versus post adoption per lead source: counts and sums per month, rates pooled. A deal's "
+    "source is its own, else its converting lead's, else its named lead's, else Unknown.",
+    metadata={"dagster/table_name": "metrics.lead_sources"},
+)
+def metrics_lead_sources(context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile) -> MaterializeResult:
+    return _lead_sources(context, warehouse, assumptions)
+
+
+@_user_errors
+def _lead_sources(context, warehouse, assumptions) -> MaterializeResult:
+    parsed = assumptions.load()
+    with warehouse.get_connection() as conn:
+        compute.build_facts(conn, parsed)
+        windows = compute.windows_for(conn, parsed)
+        windows.require()
+        select = compute.lead_source_sql(conn, windows)
+        waiting = compute.unconverted_yet(conn, windows, parsed.conversion_window_days)
+        conn.execute("CREATE SCHEMA IF NOT EXISTS metrics")
+        conn.execute(f"CREATE OR REPLACE TABLE metrics.lead_sources AS {select}")
+        rows = conn.execute(
+            "SELECT period, lead_source, leads_created, lead_conversion_rate, win_rate, won_revenue, cac "
+            "FROM metrics.lead_sources"
+        ).fetchall()
+    table = ["| period | lead source | leads/month | conversion | win rate | won revenue/month | CAC |", "|---|---|---|---|---|---|---|"]
+    for period, source, leads, conv, win_rate, revenue, cac in rows:
+        table.append(
+            f"| {period} | {source} | {_fmt(leads, 'x')} | {_fmt(conv, 'lead_conversion_rate')} | "
+            f"{_fmt(win_rate, 'win_rate')} | {_fmt(revenue, 'x')} | {_fmt(cac, 'x')} |"
+        )
+    metadata = {
+        "dagster/row_count": MetadataValue.int(len(rows)),
+        "by_source": MetadataValue.md("\n".join(table)),
+        **_window_metadata(windows),
+    }
+    if any(waiting.values()):
+        metadata["leads_too_recent_to_convert"] = MetadataValue.text(
+            f"pre window {waiting['pre']:,}, post window {waiting['post']:,} leads created less than "
+            f"{parsed.conversion_window_days} days before as_of"
+        )
+    return MaterializeResult(metadata=metadata)
+
+
+@asset_check(
+    asset=AssetKey(["metrics", "adoption"]),
+    name="customer_history_long_enough",
+    description="The pre window starts at least 12 months after the first month with data. Otherwise an account "
+    "that was already a customer before the data begins looks new at its first win in the data, inflating "
+    "new customers and new-business revenue in the pre window.",
+    blocking=False,
+)
+def customer_history_long_enough(warehouse: Warehouse, assumptions: AssumptionsFile) -> AssetCheckResult:
+    parsed = assumptions.load()
+    with warehouse.get_connection() as conn:
+        compute.build_facts(conn, parsed)
+        windows = compute.windows_for(conn, parsed)
+    if not windows.n:
+        return AssetCheckResult(passed=True, description="no comparison windows", metadata=_window_metadata(windows))
+    history = months_between(windows.first_data_month, windows.pre[0])
+    return AssetCheckResult(
+        passed=history >= 12,
+        severity=AssetCheckSeverity.WARN,
+        description=f"{history} months of history before the pre window starts",
+        metadata={"months_of_history_before_pre_window": MetadataValue.int(history), **_window_metadata(windows)},
+    )
+
+
+metrics_assets = [metrics_monthly, metrics_adoption, metrics_lead_sources]
+metrics_checks = [customer_history_long_enough]

@@ -1,0 +1,53 @@
+"""The monthly series an analyst looks at first, as one PNG: won revenue, win rate, days to close."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; no display on a server
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import StrMethodFormatter  # noqa: E402
+
+from crm_roi_pipeline.metrics.windows import Windows, add_months  # noqa: E402
+
+
+def monthly_chart(rows: list[dict], windows: Windows, path: Path) -> Path:
+    """Three panels sharing the month axis, the pre/post windows shaded and the adoption month marked."""
+    months = [r["month"] for r in rows]
+    fig, axes = plt.subplots(3, 1, figsize=(11, 8), sharex=True, constrained_layout=True)
+    series = [
+        ("won_revenue", "Won revenue", lambda v: v, "bar"),
+        ("win_rate", "Win rate (%)", lambda v: None if v is None else v * 100, "line"),
+        ("median_days_to_close", "Median days to close", lambda v: v, "line"),
+    ]
+    for ax, (key, label, scale, kind) in zip(axes, series):
+        values = [scale(r[key]) for r in rows]
+        xs = [m for m, v in zip(months, values) if v is not None]
+        ys = [v for v in values if v is not None]
+        if kind == "bar":
+            ax.bar(xs, ys, width=25, align="edge", color="#4c72b0")
+            ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+        else:
+            ax.plot(xs, ys, marker="o", markersize=3, color="#4c72b0")
+        ax.set_ylabel(label)
+        ax.grid(axis="y", alpha=0.3)
+        for name, bounds, colour in (("pre window", windows.pre, "#dd8452"), ("post window", windows.post, "#55a868")):
+            if bounds:
+                ax.axvspan(bounds[0], add_months(bounds[1], 1), color=colour, alpha=0.12, label=name)
+        ax.axvline(windows.adoption_month, color="#c44e52", linestyle="--", label="adoption")
+    axes[0].legend(loc="upper left", fontsize=8)
+    axes[0].set_title(
+        f"Monthly sales metrics; CRM adopted {windows.adoption_month:%Y-%m}"
+        + (f", windows of {windows.n} months" if windows.n else "")
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def fmt_month(day: dt.date | None) -> str:
+    return "—" if day is None else f"{day:%Y-%m}"

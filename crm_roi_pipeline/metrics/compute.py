@@ -1,0 +1,164 @@
+"""Computing the figures of METRICS.md in DuckDB: facts once, then one aggregation per grouping.
+
+The same `aggregate.sql` serves the monthly series (one bucket per month), the pre/post comparison (two
+buckets) and the lead-source comparison (two buckets by source), so a figure cannot mean one thing in one
+table and another in the next.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from pathlib import Path
+
+import duckdb
+
+from crm_roi_pipeline.metrics.windows import Windows, add_months, compute_windows, months_between
+from crm_roi_pipeline.settings import Assumptions
+
+_SQL = Path(__file__).parent / "sql"
+
+# Every figure, in the order of the contract, with how a window reports it: per month (the window's
+# total / N) for counts and sums, pooled over the window for rates, averages and medians.
+FIGURES: list[tuple[str, str]] = [
+    ("win_count", "per_month"),
+    ("loss_count", "per_month"),
+    ("win_rate", "pooled"),
+    ("won_revenue", "per_month"),
+    ("avg_deal_size", "pooled"),
+    ("median_days_to_close", "pooled"),
+    ("new_customers", "per_month"),
+    ("new_business_revenue", "per_month"),
+    ("expansion_revenue", "per_month"),
+    ("net_new_revenue", "per_month"),
+    ("upsell_rate", "pooled"),
+    ("spend", "per_month"),
+    ("cac", "pooled"),
+    ("leads_created", "per_month"),
+    ("leads_converted", "per_month"),
+    ("lead_conversion_rate", "pooled"),
+    ("deals_created", "per_month"),
+    ("activities", "per_month"),
+    ("activities_per_win", "pooled"),
+]
+LEAD_SOURCE_FIGURES = [
+    "leads_created", "leads_converted", "lead_conversion_rate", "deals_created", "win_count", "win_rate",
+    "won_revenue", "avg_deal_size", "spend", "new_customers", "cac",
+]
+BASIS = dict(FIGURES)
+
+
+@cache
+def _sql(name: str) -> str:
+    return (_SQL / name).read_text()
+
+
+def today_utc() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def build_facts(conn: duckdb.DuckDBPyConnection, assumptions: Assumptions) -> None:
+    conn.execute(_sql("facts.sql").format(conversion_window_days=int(assumptions.conversion_window_days)))
+
+
+def first_data_month(conn: duckdb.DuckDBPyConnection) -> dt.date | None:
+    """The earliest month holding a deal's created_at, a deal's closed_at or a lead's created_at."""
+    return conn.execute(
+        "SELECT min(m) FROM (SELECT min(created_month) AS m FROM _deals UNION ALL SELECT min(closed_month) FROM _deals "
+        "UNION ALL SELECT min(created_month) FROM _leads)"
+    ).fetchone()[0]
+
+
+def windows_for(conn: duckdb.DuckDBPyConnection, assumptions: Assumptions) -> Windows:
+    return compute_windows(
+        adoption_date=assumptions.adoption_date,
+        transition_months=assumptions.transition_months,
+        window_months=assumptions.window_months,
+        as_of=assumptions.as_of or today_utc(),
+        first_data_month=first_data_month(conn),
+    )
+
+
+def _set_buckets(conn: duckdb.DuckDBPyConnection, rows: list[tuple[dt.date, str]]) -> None:
+    conn.execute("CREATE OR REPLACE TEMP TABLE _buckets (month DATE, bucket VARCHAR)")
+    if rows:
+        conn.executemany("INSERT INTO _buckets VALUES (?, ?)", rows)
+
+
+def aggregate(*, by_source: bool, presence_per_bucket: bool) -> str:
+    return _sql("aggregate.sql").format(
+        by_source=str(by_source).upper(), presence_per_bucket=str(presence_per_bucket).upper()
+    )
+
+
+def monthly_sql(conn: duckdb.DuckDBPyConnection, windows: Windows) -> str:
+    """SELECT of metrics.monthly: every month from the first with data to the current one (as_of's month)."""
+    months = []
+    if windows.first_data_month is not None:
+        count = months_between(windows.first_data_month, windows.current_month) + 1
+        months = [add_months(windows.first_data_month, i) for i in range(max(0, count))]
+    _set_buckets(conn, [(m, m.isoformat()) for m in months])
+    periods = " ".join(f"WHEN DATE '{m}' THEN '{windows.period(m)}'" for m in months) or "WHEN NULL THEN NULL"
+    figures = ", ".join(name for name, _ in FIGURES)
+    return f"""
+        SELECT bucket::DATE AS month,
+               CASE bucket::DATE {periods} END AS period,
+               bucket::DATE + INTERVAL 1 MONTH - INTERVAL 1 DAY < DATE '{windows.as_of}' AS is_complete,
+               {figures}
+        FROM ({aggregate(by_source=False, presence_per_bucket=False)})
+        ORDER BY month"""
+
+
+def window_buckets(conn: duckdb.DuckDBPyConnection, windows: Windows) -> None:
+    rows = []
+    for label, bounds in (("pre", windows.pre), ("post", windows.post)):
+        first, last = bounds
+        rows += [(add_months(first, i), label) for i in range(months_between(first, last) + 1)]
+    _set_buckets(conn, rows)
+
+
+def adoption_rows(conn: duckdb.DuckDBPyConnection, windows: Windows) -> list[tuple]:
+    """metrics.adoption: per figure, the pre and post values (per month or pooled), change and pct_change."""
+    window_buckets(conn, windows)
+    columns = [name for name, _ in FIGURES]
+    result = conn.execute(
+        f"SELECT bucket, {', '.join(columns)} FROM ({aggregate(by_source=False, presence_per_bucket=True)})"
+    ).fetchall()
+    values = {row[0]: dict(zip(columns, row[1:])) for row in result}
+    rows = []
+    for name, basis in FIGURES:
+        pre = _per_month(values["pre"][name], basis, windows.n)
+        post = _per_month(values["post"][name], basis, windows.n)
+        change = None if pre is None or post is None else post - pre
+        pct = None if change is None or not pre else change / abs(pre)
+        rows.append((name, pre, post, change, pct, windows.n, windows.n, basis))
+    return rows
+
+
+def _per_month(value, basis: str, n: int):
+    if value is None:
+        return None
+    return float(value) / n if basis == "per_month" else float(value)
+
+
+def lead_source_sql(conn: duckdb.DuckDBPyConnection, windows: Windows) -> str:
+    window_buckets(conn, windows)
+    scaled = [
+        f"{name} / {windows.n} AS {name}" if BASIS[name] == "per_month" else name for name in LEAD_SOURCE_FIGURES
+    ]
+    return f"""
+        SELECT bucket AS period, dim AS lead_source, {', '.join(scaled)}
+        FROM ({aggregate(by_source=True, presence_per_bucket=True)})
+        ORDER BY CASE bucket WHEN 'pre' THEN 0 ELSE 1 END, lead_source"""
+
+
+def unconverted_yet(conn: duckdb.DuckDBPyConnection, windows: Windows, days: int) -> dict[str, int]:
+    """Leads per window created less than the conversion window before as_of: they cannot have converted yet."""
+    cutoff = dt.datetime.combine(windows.as_of, dt.time()) - dt.timedelta(days=days)
+    out = {}
+    for label, (first, last) in (("pre", windows.pre), ("post", windows.post)):
+        out[label] = conn.execute(
+            "SELECT count(*) FROM _leads WHERE created_month BETWEEN ? AND ? AND created_at > ?",
+            [first, last, cutoff],
+        ).fetchone()[0]
+    return out

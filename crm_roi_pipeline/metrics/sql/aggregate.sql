@@ -1,0 +1,107 @@
+-- Every figure of METRICS.md for each bucket of months (`_buckets`: month -> bucket) and, when
+-- {by_source}, each lead source. Counts and sums are totals over the bucket; rates are pooled.
+-- Presence of leads, activities and spend decides NULL versus 0: per bucket when {presence_per_bucket}
+-- (comparison windows), else for the whole table (the monthly series).
+WITH
+closed AS (
+    SELECT b.bucket, CASE WHEN {by_source} THEN d.lead_source ELSE 'all' END AS dim, d.*
+    FROM _deals AS d JOIN _buckets AS b ON b.month = d.closed_month
+    WHERE d.is_closed
+),
+deal_figures AS (
+    SELECT bucket, dim,
+        count(*) FILTER (WHERE is_won) AS win_count,
+        count(*) FILTER (WHERE NOT is_won) AS loss_count,
+        coalesce(sum(amount) FILTER (WHERE is_won), 0) AS won_revenue,
+        median(days_to_close) FILTER (WHERE is_won) AS median_days_to_close,
+        count(*) FILTER (WHERE is_won AND (is_acquisition OR (account_key IS NULL AND class = 'new_business')))
+            AS new_customers,
+        coalesce(sum(amount) FILTER (WHERE is_won AND class = 'new_business'), 0) AS new_business_revenue,
+        coalesce(sum(amount) FILTER (WHERE is_won AND class = 'expansion'), 0) AS expansion_revenue,
+        count(*) FILTER (WHERE is_won AND class = 'expansion') AS expansion_wins,
+        count(*) FILTER (WHERE is_won AND class <> 'renewal') AS non_renewal_wins
+    FROM closed GROUP BY ALL
+),
+created AS (
+    SELECT b.bucket, CASE WHEN {by_source} THEN d.lead_source ELSE 'all' END AS dim, count(*) AS deals_created
+    FROM _deals AS d JOIN _buckets AS b ON b.month = d.created_month GROUP BY ALL
+),
+lead_figures AS (
+    SELECT b.bucket, CASE WHEN {by_source} THEN l.lead_source ELSE 'all' END AS dim,
+           count(*) AS leads_created, count(*) FILTER (WHERE l.converted_in_window) AS leads_converted
+    FROM _leads AS l JOIN _buckets AS b ON b.month = l.created_month GROUP BY ALL
+),
+activity_figures AS (
+    SELECT b.bucket, 'all' AS dim, count(*) FILTER (WHERE a.is_completed) AS activities
+    FROM _activities AS a JOIN _buckets AS b ON b.month = a.month GROUP BY ALL
+),
+spend_figures AS (
+    -- By source, only spend whose channel is that source; spend with no channel is in no source's row.
+    SELECT b.bucket, CASE WHEN {by_source} THEN s.channel ELSE 'all' END AS dim, sum(s.amount) AS spend
+    FROM _spend AS s JOIN _buckets AS b ON b.month = s.month
+    WHERE NOT {by_source} OR s.channel IS NOT NULL
+    GROUP BY ALL
+),
+presence AS (
+    SELECT bucket,
+        CASE WHEN {presence_per_bucket}
+             THEN EXISTS (SELECT 1 FROM _leads AS l JOIN _buckets AS x ON x.month = l.created_month WHERE x.bucket = b.bucket)
+             ELSE EXISTS (SELECT 1 FROM _leads) END AS has_leads,
+        CASE WHEN {presence_per_bucket}
+             THEN EXISTS (SELECT 1 FROM _activities AS a JOIN _buckets AS x ON x.month = a.month WHERE x.bucket = b.bucket)
+             ELSE EXISTS (SELECT 1 FROM _activities) END AS has_activities,
+        CASE WHEN {presence_per_bucket}
+             THEN EXISTS (SELECT 1 FROM _spend AS s JOIN _buckets AS x ON x.month = s.month WHERE x.bucket = b.bucket)
+             ELSE EXISTS (SELECT 1 FROM _spend) END AS has_spend
+    FROM (SELECT DISTINCT bucket FROM _buckets) AS b
+),
+dims AS (
+    SELECT 'all' AS dim WHERE NOT {by_source}
+    UNION SELECT dim FROM deal_figures WHERE {by_source}
+    UNION SELECT dim FROM created WHERE {by_source}
+    UNION SELECT dim FROM lead_figures WHERE {by_source}
+    UNION SELECT dim FROM spend_figures WHERE {by_source}
+),
+totals AS (
+    SELECT
+        p.bucket, g.dim,
+        coalesce(df.win_count, 0) AS win_count,
+        coalesce(df.loss_count, 0) AS loss_count,
+        coalesce(df.won_revenue, 0) AS won_revenue,
+        df.median_days_to_close,
+        coalesce(df.new_customers, 0) AS new_customers,
+        coalesce(df.new_business_revenue, 0) AS new_business_revenue,
+        coalesce(df.expansion_revenue, 0) AS expansion_revenue,
+        coalesce(df.expansion_wins, 0) AS expansion_wins,
+        coalesce(df.non_renewal_wins, 0) AS non_renewal_wins,
+        coalesce(c.deals_created, 0) AS deals_created,
+        CASE WHEN p.has_leads THEN coalesce(lf.leads_created, 0) END AS leads_created,
+        CASE WHEN p.has_leads THEN coalesce(lf.leads_converted, 0) END AS leads_converted,
+        CASE WHEN p.has_activities THEN coalesce(af.activities, 0) END AS activities,
+        CASE WHEN p.has_spend THEN coalesce(sf.spend, 0) END AS spend
+    FROM presence AS p
+    CROSS JOIN dims AS g
+    LEFT JOIN deal_figures AS df ON df.bucket = p.bucket AND df.dim = g.dim
+    LEFT JOIN created AS c ON c.bucket = p.bucket AND c.dim = g.dim
+    LEFT JOIN lead_figures AS lf ON lf.bucket = p.bucket AND lf.dim = g.dim
+    LEFT JOIN activity_figures AS af ON af.bucket = p.bucket AND af.dim = g.dim
+    LEFT JOIN spend_figures AS sf ON sf.bucket = p.bucket AND sf.dim = g.dim
+)
+SELECT
+    bucket, dim,
+    win_count, loss_count,
+    win_count / nullif(win_count + loss_count, 0) AS win_rate,
+    won_revenue,
+    won_revenue / nullif(win_count, 0) AS avg_deal_size,
+    median_days_to_close,
+    new_customers, new_business_revenue, expansion_revenue,
+    new_business_revenue + expansion_revenue AS net_new_revenue,
+    expansion_wins / nullif(non_renewal_wins, 0) AS upsell_rate,
+    spend,
+    spend / nullif(new_customers, 0) AS cac,
+    leads_created, leads_converted,
+    leads_converted / nullif(leads_created, 0) AS lead_conversion_rate,
+    deals_created,
+    activities,
+    activities / nullif(win_count, 0) AS activities_per_win
+FROM totals

@@ -1,0 +1,115 @@
+"""Periods and comparison windows, as METRICS.md defines them: pure date arithmetic, no Dagster, no DuckDB.
+
+Months are the first day of a calendar month (UTC). A month is complete when its last day is before
+`as_of`. The windows have the same length N = min(window_months, complete post months, whole months of
+data before the adoption month); the post window is the first N complete post months, the pre window the
+N months just before the adoption month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from crm_roi_pipeline.errors import CrmRoiError
+
+
+def month_start(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def add_months(month: dt.date, count: int) -> dt.date:
+    index = month.year * 12 + month.month - 1 + count
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def months_between(first: dt.date, last: dt.date) -> int:
+    """Whole months from `first` up to, not including, `last` (both month starts)."""
+    return (last.year - first.year) * 12 + last.month - first.month
+
+
+def month_end(month: dt.date) -> dt.date:
+    return add_months(month, 1) - dt.timedelta(days=1)
+
+
+def is_complete(month: dt.date, as_of: dt.date) -> bool:
+    return month_end(month) < as_of
+
+
+@dataclass(frozen=True)
+class Windows:
+    adoption_month: dt.date
+    first_post_month: dt.date
+    as_of: dt.date
+    first_data_month: dt.date | None
+    complete_post_months: int
+    pre_months_available: int
+    n: int
+
+    @property
+    def current_month(self) -> dt.date:
+        return month_start(self.as_of)
+
+    @property
+    def pre(self) -> tuple[dt.date, dt.date] | None:
+        if self.n == 0:
+            return None
+        return add_months(self.adoption_month, -self.n), add_months(self.adoption_month, -1)
+
+    @property
+    def post(self) -> tuple[dt.date, dt.date] | None:
+        if self.n == 0:
+            return None
+        return self.first_post_month, add_months(self.first_post_month, self.n - 1)
+
+    def period(self, month: dt.date) -> str:
+        if month < self.adoption_month:
+            return "pre"
+        if month < self.first_post_month:
+            return "transition"
+        return "post"
+
+    def require(self) -> None:
+        """Fail, naming the empty window, the first month with data and the adoption month."""
+        if self.n > 0:
+            return
+        first = f"{self.first_data_month:%Y-%m}" if self.first_data_month else "none (no deals or leads staged)"
+        empty = []
+        if self.pre_months_available <= 0:
+            empty.append("the pre window is empty: no month with data before the adoption month")
+        if self.complete_post_months <= 0:
+            empty.append(
+                f"the post window is empty: no complete month from {self.first_post_month:%Y-%m} "
+                f"(the first post month) before as_of {self.as_of}"
+            )
+        raise CrmRoiError(
+            "Cannot compare before and after adoption: " + "; ".join(empty or ["window_months is 0"])
+            + f". First month with data: {first}; adoption month: {self.adoption_month:%Y-%m}. "
+            "Check adoption_date, transition_months and as_of in the assumptions, or stage more history."
+        )
+
+
+def compute_windows(
+    *,
+    adoption_date: dt.date,
+    transition_months: int,
+    window_months: int,
+    as_of: dt.date,
+    first_data_month: dt.date | None,
+) -> Windows:
+    adoption_month = month_start(adoption_date)
+    first_on_or_after = adoption_month if adoption_date.day == 1 else add_months(adoption_month, 1)
+    first_post_month = add_months(first_on_or_after, transition_months)
+    # The month holding as_of never ends before as_of, so the complete months are those before it.
+    complete_post = max(0, months_between(first_post_month, month_start(as_of)))
+    pre_available = months_between(first_data_month, adoption_month) if first_data_month else 0
+    n = max(0, min(window_months, complete_post, pre_available))
+    return Windows(
+        adoption_month=adoption_month,
+        first_post_month=first_post_month,
+        as_of=as_of,
+        first_data_month=first_data_month,
+        complete_post_months=complete_post,
+        pre_months_available=max(0, pre_available),
+        n=n,
+    )
