@@ -101,10 +101,10 @@ def test_two_runs_at_once_queue_on_the_lock_and_lose_nothing(tmp_path):
         "CRM_ROI_ASSUMPTIONS": str(REPO / "data" / "roi_assumptions.yaml"),
     }
     env.pop("DAGSTER_HOME", None)
-    # The whole history and a single month at the same time, as a backfill and an analyst would.
+    # The whole history and the sample's months at the same time, as a backfill and an analyst would.
     runs = [
         subprocess.Popen([CRM_ROI, "run", "-q"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
-        subprocess.Popen([CRM_ROI, "run", "-q", "--from", "2024-03", "--to", "2024-03"], env=env,
+        subprocess.Popen([CRM_ROI, "run", "-q", "--from", "2022-01", "--to", "2025-06"], env=env,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
     ]
     for proc in runs:
