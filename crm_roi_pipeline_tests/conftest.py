@@ -66,12 +66,20 @@ class Project:
             "assumptions": AssumptionsFile(path=str(self.assumptions)),
         }
 
-    def stage(self, first: str = "2015-01-01", last: str | None = None, entities=None, raise_on_error: bool = True):
-        """Materialize the staging assets (all, or `entities`) over a range of months, as one run."""
+    def stage(
+        self, first: str = "2015-01-01", last: str | None = None, entities=None, raise_on_error: bool = True,
+        checks: bool = False,
+    ):
+        """Materialize the staging assets (all, or `entities`) over a range of months, as one run; with
+        `checks`, their asset checks run in the same run."""
+        from crm_roi_pipeline.staging.checks import staging_checks
         from crm_roi_pipeline.staging.partitions import monthly_partitions
 
         last = last or monthly_partitions.get_last_partition_key()
         assets = [a for a in staging_assets if entities is None or a.key.path[-1] in entities]
+        if checks:
+            keys = {a.key for a in assets}
+            assets += [c for c in staging_checks if c.check_keys and next(iter(c.check_keys)).asset_key in keys]
         return materialize(
             assets,
             resources=self.resources(),
