@@ -97,6 +97,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     print(f"crm-roi: months {start[:7]} … {end[:7]}, sources {env_setting('CRM_ROI_SOURCE')}, "
           f"database {env_setting('CRM_ROI_DUCKDB_PATH')}")
     summary = []
+    headline = None
     checks: list[tuple[str, str, str]] = []
     for job_name in RUN_ORDER:
         job = defs.resolve_job_def(job_name)
@@ -122,6 +123,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                                    check.description or ""))
         seen = set()
         for event in result.get_asset_materialization_events():
+            if event.asset_key.to_user_string() == "roi/summary":
+                headline = event.materialization.metadata
             # A run over a range of months reports one materialization per month, with the same metadata.
             if event.asset_key in seen:
                 continue
@@ -139,6 +142,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     for name, staged, rejected, rows in summary:
         fmt = lambda v: "" if v is None else f"{v:,}"  # noqa: E731
         print(f"{name:<{width}}  {fmt(staged):>10}  {fmt(rejected):>9}  {fmt(rows):>10}")
+    if headline is not None:
+        def shown(key, unit):
+            value = headline[key].value
+            return value if isinstance(value, str) else f"{value:,.1f}{unit}"
+
+        print(f"\nROI {shown('roi_pct', '%')}, NPV {headline['currency'].value} {headline['npv'].value:,.0f}, "
+              f"payback {shown('payback_months', ' months')}")
+        print(f"Report: {headline['report'].value}")
     if checks:
         print("\nData-quality checks that did not pass (details in the Dagster UI, or rerun the asset checks):")
         for severity, name, description in checks:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import AssetSelection, Definitions, define_asset_job
 
 from crm_roi_pipeline.metrics.assets import metrics_assets, metrics_checks
+from crm_roi_pipeline.roi.assets import roi_assets
 from crm_roi_pipeline.resources import AssumptionsFile, PipelineSettings, Reports, Warehouse, env_or_default
 from crm_roi_pipeline.settings import DEFAULTS
 from crm_roi_pipeline.staging.assets import staging_assets
@@ -26,8 +27,8 @@ stage_crm_job = define_asset_job(
 
 publish_metrics_job = define_asset_job(
     METRICS_JOB,
-    selection=AssetSelection.groups("metrics"),
-    description="Recompute metrics.monthly, metrics.adoption and metrics.lead_sources from crm.*.",
+    selection=AssetSelection.groups("metrics", "roi"),
+    description="Recompute metrics.* from crm.*, then roi.* and the ROI report.",
 )
 
 
@@ -36,7 +37,7 @@ def _env(name: str):
 
 
 defs = Definitions(
-    assets=[*staging_assets, *metrics_assets],
+    assets=[*staging_assets, *metrics_assets, *roi_assets],
     asset_checks=[*staging_checks, *metrics_checks],
     jobs=[stage_crm_job, publish_metrics_job],
     resources={

@@ -5,7 +5,7 @@ from the code's output. Three datasets, each staged once per module:
 
 * `main`: deals, leads, activities and spend around an adoption on 2024-03-15 (not the 1st, so the
   adoption month is transition) with `transition_months: 1` (2024-04 is transition too) and `as_of`
-  2024-07-10 (2024-07 is not complete). First month with data 2023-12, so 3 months of data before the
+  2024-07-10 (2024-07 is not complete). First month with data 2023-11 (a lead), so 4 months of data before the
   adoption month, 2 complete post months (2024-05, 2024-06), window_months 12: N = 2.
   Pre window 2024-01 … 2024-02, post window 2024-05 … 2024-06.
 * `bare`: deals and activities only (no leads, no spend at all), adoption on 2024-03-01, window_months 2
@@ -22,6 +22,7 @@ import datetime as dt
 import pytest
 from dagster import materialize
 
+from crm_roi_pipeline.cli import failure_messages
 from crm_roi_pipeline.metrics.assets import metrics_adoption, metrics_lead_sources, metrics_monthly
 from crm_roi_pipeline.resources import Reports
 from crm_roi_pipeline_tests.conftest import ASSUMPTIONS, Project, failure_message
@@ -175,7 +176,7 @@ D26,A9,Iota,Closed Won,true,true,777,USD,,Web,,2024-07-01T00:00:00Z,2024-07-05T0
 
 MAIN_LEADS = """
 lead_id,lead_source,status,created_at,is_converted,converted_at,converted_deal_id
-L08,Referral,Open,2023-12-05T00:00:00Z,false,,
+L08,Referral,Open,2023-11-20T00:00:00Z,false,,
 L01,Web,Converted,2024-01-05T08:00:00Z,true,2024-04-04T08:00:00Z,D04
 L02,Web,Converted,2024-01-05T08:00:00Z,true,2024-04-04T08:00:01Z,
 L03,Referral,Converted,2024-01-10T00:00:00Z,true,,
@@ -267,7 +268,19 @@ def test_main_monthly(main):
     actual = {r["month"]: r for r in table(project, "SELECT * FROM metrics.monthly")}
     d = dt.date
     expected = {
-        # Dec 2023: first month with data (D01 created 12-01, L08 12-05); pre, but before the pre window.
+        # Nov 2023: the first month with data, from a lead's created_at alone (L08); pre, before the pre window.
+        d(2023, 11, 1): m(
+            "pre", True,
+            win_count=0, loss_count=0, win_rate=None,  # no closed deal: 0 / 0
+            won_revenue=0, avg_deal_size=None, median_days_to_close=None,
+            new_customers=0, new_business_revenue=0, expansion_revenue=0, net_new_revenue=0,
+            upsell_rate=None,  # 0 / 0
+            spend=0,  # no spend row this month, but crm.spend holds rows: 0 in metrics.monthly
+            cac=None,  # 0 / 0 new customers
+            leads_created=1, leads_converted=0, lead_conversion_rate=0 / 1,  # L08
+            deals_created=0,
+            activities=0, activities_per_win=None,  # 0 / 0 wins
+        ),
         d(2023, 12, 1): m(
             "pre", True,
             win_count=1, loss_count=0, win_rate=1 / 1,  # D01
@@ -276,7 +289,7 @@ def test_main_monthly(main):
             new_business_revenue=1000, expansion_revenue=0, net_new_revenue=1000 + 0,
             upsell_rate=0 / 1,  # no expansion among 1 non-renewal win
             spend=0, cac=0 / 1,  # a spend row of 0 is spend 0, and cac 0 with a new customer
-            leads_created=1, leads_converted=0, lead_conversion_rate=0 / 1,  # L08
+            leads_created=0, leads_converted=0, lead_conversion_rate=None,  # 0 / 0
             deals_created=1,  # D01
             activities=1, activities_per_win=1 / 1,  # AC00
         ),
@@ -438,8 +451,8 @@ def test_main_adoption(main):
 def test_main_adoption_metadata(main):
     _, result = main
     meta = materialization_metadata(result, "metrics/adoption")
-    assert meta["window_months_n"] == 2  # min(12, 2 complete post months, 3 months of data before 2024-03)
-    assert (meta["first_data_month"], meta["adoption_month"]) == ("2023-12", "2024-03")
+    assert meta["window_months_n"] == 2  # min(12, 2 complete post months, 4 months of data before 2024-03)
+    assert (meta["first_data_month"], meta["adoption_month"]) == ("2023-11", "2024-03")
     assert meta["pre_window"] == "2024-01 … 2024-02"
     assert meta["post_window"] == "2024-05 … 2024-06"
     # Leads created less than 90 days before as_of 2024-07-10 (after 2024-04-11): all 5 post-window leads.
@@ -627,9 +640,11 @@ def test_bare_lead_sources_without_leads_or_spend(bare):
 
 SPARSE_DEALS = """
 deal_id,account_id,account_name,stage,is_closed,is_won,amount,currency,deal_type,lead_source,lead_id,created_at,closed_at
-S01,P1,Pi,Closed Won,true,true,100,USD,,Web,,2023-10-02T00:00:00Z,2023-10-12T00:00:00Z
+S01,P1,Pi,Closed Won,true,true,100,USD,,Web,,2023-10-02T00:00:00Z,2023-09-28T00:00:00Z
 S02,P2,Rho,Closed Won,true,true,200,USD,,Web,,2024-07-03T00:00:00Z,2024-07-08T00:00:00Z
 """
+# S01 closes (2023-09-28) before its creation (2023-10-02): the first month with data is 2023-09, from a
+# closed_at alone. S02 closes in 2024-07.
 SPARSE_LEADS = """
 lead_id,lead_source,status,created_at,is_converted,converted_at,converted_deal_id
 M01,Web,Open,2024-01-10T00:00:00Z,false,,
@@ -652,7 +667,7 @@ def sparse(tmp_path_factory):
         # before as_of 2024-07-31: no complete post month.
         ("2024-06-20", "post window is empty", "2024-06", {"2024-05": "pre", "2024-06": "transition", "2024-07": "post"}),
         # Adoption in the first month with data: no month of data before it.
-        ("2023-10-01", "pre window is empty", "2023-10", {"2023-10": "post", "2024-07": "post"}),
+        ("2023-09-01", "pre window is empty", "2023-09", {"2023-09": "post", "2024-07": "post"}),
     ],
 )
 def test_empty_window_fails_the_comparison_not_the_monthly_series(sparse, adoption_date, empty, adoption_month, periods):
@@ -661,23 +676,21 @@ def test_empty_window_fails_the_comparison_not_the_monthly_series(sparse, adopti
     )
     result = publish(sparse, raise_on_error=False)
     assert not result.success
-    from crm_roi_pipeline.cli import failure_messages
-
     messages = {msg.split(":", 1)[0]: msg for msg in failure_messages(result)}
     assert set(messages) == {"metrics/adoption", "metrics/lead_sources"}
     assert failure_message(result) in messages.values()
     for message in messages.values():
         assert empty in message
-        assert "First month with data: 2023-10" in message
+        assert "First month with data: 2023-09" in message
         assert f"adoption month: {adoption_month}" in message
-    # metrics.monthly is still published: 2023-10 .. 2024-07 (the month of as_of, not complete).
+    # metrics.monthly is still published: 2023-09 .. 2024-07 (the month of as_of, not complete).
     assert [e.asset_key.to_user_string() for e in result.get_asset_materialization_events()] == ["metrics/monthly"]
     rows = table(sparse, "SELECT strftime(month, '%Y-%m') AS month, period, is_complete, win_count, leads_created FROM metrics.monthly")
-    assert [r["month"] for r in rows] == [f"2023-{m}" for m in (10, 11, 12)] + [f"2024-{m:02d}" for m in range(1, 8)]
+    assert [r["month"] for r in rows] == [f"2023-{n:02d}" for n in range(9, 13)] + [f"2024-{n:02d}" for n in range(1, 8)]
     by_month = {r["month"]: r for r in rows}
     assert {k: by_month[k]["period"] for k in periods} == periods
-    assert [r["is_complete"] for r in rows] == [True] * 9 + [False]  # 2024-07-31 is not before as_of 2024-07-31
-    assert (by_month["2023-10"]["win_count"], by_month["2024-07"]["win_count"]) == (1, 1)  # S01, S02
+    assert [r["is_complete"] for r in rows] == [True] * 10 + [False]  # 2024-07-31 is not before as_of 2024-07-31
+    assert [by_month[k]["win_count"] for k in ("2023-09", "2023-10", "2024-07")] == [1, 0, 1]  # S01 (closed), S02
     assert (by_month["2024-01"]["leads_created"], by_month["2024-02"]["leads_created"]) == (1, 0)  # M01
     assert sparse.query(
         "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'metrics' AND table_name <> 'monthly'"

@@ -142,7 +142,7 @@ def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
         conn.execute("COMMIT")
         monthly = conn.execute(
             "SELECT month, won_revenue, win_rate, median_days_to_close FROM metrics.monthly ORDER BY month"
-        ).fetchall() if _has_table(conn, "metrics", "monthly") else []
+        ).fetchall() if compute.has_table(conn, "metrics", "monthly") else []
     table = [
         f"Pre {fmt_month(windows.pre[0])} … {fmt_month(windows.pre[1])} versus post "
         f"{fmt_month(windows.post[0])} … {fmt_month(windows.post[1])} (N = {windows.n} months each; as_of {windows.as_of}).",
@@ -175,14 +175,6 @@ def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
         metadata["chart_preview"] = MetadataValue.md(f"![monthly metrics]({chart.as_uri()})")
     context.log.info(f"metrics.adoption: {len(rows)} figures, N = {windows.n}")
     return MaterializeResult(metadata=metadata)
-
-
-def _has_table(conn, schema: str, name: str) -> bool:
-    return bool(
-        conn.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
-        ).fetchone()[0]
-    )
 
 
 @asset(

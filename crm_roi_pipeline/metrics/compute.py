@@ -162,3 +162,11 @@ def unconverted_yet(conn: duckdb.DuckDBPyConnection, windows: Windows, days: int
             [first, last, cutoff],
         ).fetchone()[0]
     return out
+
+
+def has_table(conn: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?", [schema, name]
+        ).fetchone()[0]
+    )

@@ -1,0 +1,155 @@
+"""The ROI asset: `roi.summary`, `roi.cashflows` and `roi.sensitivity` from metrics.adoption and the
+assumptions, and the HTML report for a finance lead."""
+
+import datetime as dt
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    AutomationCondition,
+    Failure,
+    MaterializeResult,
+    MetadataValue,
+    multi_asset,
+)
+
+from crm_roi_pipeline.errors import CrmRoiError
+from crm_roi_pipeline.metrics import compute
+from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
+from crm_roi_pipeline.roi import report
+from crm_roi_pipeline.roi.model import Measured, build_model, sensitivity
+
+ADOPTION = AssetKey(["metrics", "adoption"])
+SUMMARY, CASHFLOWS, SENSITIVITY = (AssetKey(["roi", n]) for n in ("summary", "cashflows", "sensitivity"))
+REPORT_FILE = "roi_report.html"
+
+
+def _spec(key: AssetKey, description: str) -> AssetSpec:
+    return AssetSpec(
+        key,
+        deps=[ADOPTION],
+        group_name="roi",
+        kinds={"duckdb"},
+        description=description,
+        metadata={"dagster/table_name": ".".join(key.path)},
+        automation_condition=AutomationCondition.eager(),
+    )
+
+
+@multi_asset(
+    specs=[
+        _spec(SUMMARY, "The ROI figures (TCO, benefits, ROI, NPV, discounted ROI, payback): figure, value, unit."),
+        _spec(CASHFLOWS, "Cash flows by year (0 = initial): costs, benefits, net, discounted net, cumulative net."),
+        _spec(SENSITIVITY, "ROI and payback when each assumption moves alone: margin, discount rate, risk haircuts, "
+              "each cost line ±20%."),
+    ],
+    can_subset=False,
+)
+def roi(context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile, reports: Reports):
+    try:
+        yield from _roi(context, warehouse, assumptions, reports)
+    except CrmRoiError as exc:
+        raise Failure(description=str(exc), allow_retries=False) from None
+
+
+def _measured(rows: dict[str, tuple]) -> Measured:
+    def value(metric: str, which: int):
+        return rows[metric][which]
+
+    return Measured(
+        pre_won_revenue=value("won_revenue", 0) or 0.0,
+        post_won_revenue=value("won_revenue", 1) or 0.0,
+        pre_cac=value("cac", 0),
+        post_cac=value("cac", 1),
+        post_new_customers=value("new_customers", 1),
+    )
+
+
+def _roi(context, warehouse, assumptions, reports):
+    parsed = assumptions.load()
+    with warehouse.get_connection() as conn:
+        compute.build_facts(conn, parsed)
+        windows = compute.windows_for(conn, parsed)
+        windows.require()
+        if not compute.has_table(conn, "metrics", "adoption"):
+            raise CrmRoiError("metrics.adoption has not been published yet: materialize metrics/adoption first.")
+        adoption = conn.execute(
+            "SELECT metric, pre_value, post_value, change, pct_change, pre_months, post_months, basis FROM metrics.adoption"
+        ).fetchall()
+        # The comparison must be the one the current assumptions and data give, not an older run's.
+        if {row[5] for row in adoption} != {windows.n}:
+            raise CrmRoiError(
+                f"metrics.adoption was computed with windows of {adoption[0][5] if adoption else 0} months, but the "
+                f"current data and assumptions give {windows.n}: materialize metrics/adoption again first."
+            )
+        measured = _measured({row[0]: (row[1], row[2]) for row in adoption})
+        model = build_model(parsed, measured)
+        sens = sensitivity(parsed, measured)
+        conn.execute("CREATE SCHEMA IF NOT EXISTS roi")
+        conn.execute("BEGIN TRANSACTION")
+        conn.execute("CREATE OR REPLACE TABLE roi.summary (figure VARCHAR, value DOUBLE, unit VARCHAR)")
+        conn.executemany("INSERT INTO roi.summary VALUES (?, ?, ?)", model.summary())
+        conn.execute(
+            "CREATE OR REPLACE TABLE roi.cashflows (year INTEGER, costs DOUBLE, benefits DOUBLE, net DOUBLE, "
+            "discounted_net DOUBLE, cumulative_net DOUBLE)"
+        )
+        conn.executemany(
+            "INSERT INTO roi.cashflows VALUES (?, ?, ?, ?, ?, ?)",
+            [(f.year, f.costs, f.benefits, f.net, f.discounted_net, f.cumulative_net) for f in model.flows],
+        )
+        conn.execute(
+            "CREATE OR REPLACE TABLE roi.sensitivity (assumption VARCHAR, setting VARCHAR, value DOUBLE, "
+            "roi_pct DOUBLE, discounted_roi_pct DOUBLE, payback_months DOUBLE)"
+        )
+        conn.executemany("INSERT INTO roi.sensitivity VALUES (?, ?, ?, ?, ?, ?)", sens)
+        conn.execute("COMMIT")
+    path = reports.path / REPORT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    generated = dt.datetime.now(dt.timezone.utc)
+    path.write_text(report.render(model, parsed, windows, adoption, sens, generated), encoding="utf-8")
+    context.log.info(
+        f"ROI {report.number(model.roi_pct, '%')}, NPV {report.money(model.npv, model.currency)}, "
+        f"payback {report.number(model.payback_months, 'months')}; report {path}"
+    )
+    swing = _largest_swing(sens)
+    yield MaterializeResult(
+        asset_key=SUMMARY,
+        metadata={
+            "headline": MetadataValue.md(report.headline_markdown(model)),
+            "cash_flows": MetadataValue.md(report.cashflow_markdown(model)),
+            "report": MetadataValue.path(str(path)),
+            "roi_pct": MetadataValue.float(model.roi_pct) if model.roi_pct is not None else MetadataValue.text("—"),
+            "npv": MetadataValue.float(model.npv),
+            "currency": MetadataValue.text(model.currency),
+            "payback_months": (
+                MetadataValue.float(model.payback_months) if model.payback_months is not None else MetadataValue.text("never")
+            ),
+            "dagster/row_count": MetadataValue.int(len(model.summary())),
+        },
+    )
+    yield MaterializeResult(
+        asset_key=CASHFLOWS,
+        metadata={"cash_flows": MetadataValue.md(report.cashflow_markdown(model)),
+                  "dagster/row_count": MetadataValue.int(len(model.flows))},
+    )
+    yield MaterializeResult(
+        asset_key=SENSITIVITY,
+        metadata={"dagster/row_count": MetadataValue.int(len(sens)),
+                  "largest_swing": MetadataValue.text(swing)},
+    )
+
+
+def _largest_swing(rows: list[tuple]) -> str:
+    """The assumption whose range moves the ROI most: what the answer hangs on."""
+    spans: dict[str, list[float]] = {}
+    for name, _, _, roi_pct, _, _ in rows:
+        if roi_pct is not None:
+            spans.setdefault(name, []).append(roi_pct)
+    if not spans:
+        return "no ROI to compare (no costs)"
+    name, values = max(spans.items(), key=lambda item: max(item[1]) - min(item[1]))
+    return f"{name}: ROI from {min(values):,.1f}% to {max(values):,.1f}%"
+
+
+roi_assets = [roi]
