@@ -121,7 +121,8 @@ def render(
         ["Annual benefits", money(model.benefits.annual, ccy)],
     ]
     comparison = [
-        [m, _fmt_metric(pre, m), _fmt_metric(post, m), _fmt_metric(change, m), "—" if pct is None else f"{pct * 100:+.1f}%", basis.replace("_", " ")]
+        [m, _fmt_metric(pre, m), _fmt_metric(post, m), _fmt_metric(change, m, change=True),
+         "—" if pct is None else f"{pct * 100:+.1f}%", basis.replace("_", " ")]
         for m, pre, post, change, pct, *_, basis in adoption
     ]
     sens = [
@@ -176,9 +177,11 @@ CRM deals show no churn, so net new revenue subtracts nothing.</p>
 """
 
 
-def _fmt_metric(value, name: str) -> str:
+def _fmt_metric(value, name: str, change: bool = False) -> str:
     if value is None:
         return "—"
+    if name.endswith("_rate") and change:
+        return f"{value * 100:+.1f} pt"  # a change of a rate is in percentage points
     if name.endswith("_rate"):
         return f"{value * 100:.1f}%"
     return f"{value:,.2f}"
