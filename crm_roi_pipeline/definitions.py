@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from dagster import AssetSelection, Definitions, define_asset_job
+import os
+
+from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
 
 from crm_roi_pipeline.metrics.assets import metrics_assets, metrics_checks
 from crm_roi_pipeline.roi.assets import roi_assets
-from crm_roi_pipeline.resources import AssumptionsFile, PipelineSettings, Reports, Warehouse, env_or_default
+from crm_roi_pipeline.resources import (
+    AssumptionsFile,
+    PipelineSettings,
+    Reports,
+    SalesforceResource,
+    Warehouse,
+    env_or_default,
+)
 from crm_roi_pipeline.settings import DEFAULTS
 from crm_roi_pipeline.staging.assets import staging_assets
 from crm_roi_pipeline.staging.checks import staging_checks
@@ -36,6 +45,30 @@ def _env(name: str):
     return env_or_default(name, DEFAULTS[name])
 
 
+# Salesforce settings: each set variable is bound through EnvVar, so the UI shows its name, never a secret.
+_SALESFORCE_VARIABLES = {
+    "login_url": "SALESFORCE_LOGIN_URL",
+    "instance_url": "SALESFORCE_INSTANCE_URL",
+    "access_token": "SALESFORCE_ACCESS_TOKEN",
+    "consumer_key": "SALESFORCE_CONSUMER_KEY",
+    "consumer_secret": "SALESFORCE_CONSUMER_SECRET",
+    "username": "SALESFORCE_USERNAME",
+    "password": "SALESFORCE_PASSWORD",
+    "security_token": "SALESFORCE_SECURITY_TOKEN",
+    "api_version": "SALESFORCE_API_VERSION",
+    "lead_source_field": "SALESFORCE_LEAD_SOURCE_FIELD",
+    "deal_type_field": "SALESFORCE_DEAL_TYPE_FIELD",
+    "team_field": "SALESFORCE_TEAM_FIELD",
+}
+
+
+def _salesforce_settings() -> dict:
+    settings = {field: EnvVar(name) for field, name in _SALESFORCE_VARIABLES.items() if os.environ.get(name)}
+    if os.environ.get("SALESFORCE_BULK_THRESHOLD"):
+        settings["bulk_threshold"] = EnvVar.int("SALESFORCE_BULK_THRESHOLD")
+    return settings
+
+
 defs = Definitions(
     assets=[*staging_assets, *metrics_assets, *roi_assets],
     asset_checks=[*staging_checks, *metrics_checks],
@@ -45,5 +78,6 @@ defs = Definitions(
         "settings": PipelineSettings(source=_env("CRM_ROI_SOURCE"), csv_dir=_env("CRM_ROI_CSV_DIR")),
         "assumptions": AssumptionsFile(path=_env("CRM_ROI_ASSUMPTIONS")),
         "reports": Reports(dir=_env("CRM_ROI_REPORTS_DIR")),
+        "salesforce": SalesforceResource(**_salesforce_settings()),
     },
 )

@@ -7,6 +7,7 @@ a setting came from and never its secret value.
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -115,3 +116,52 @@ class Reports(ConfigurableResource):
     @property
     def path(self) -> Path:
         return resolve_path(self.dir)
+
+
+class SalesforceResource(ConfigurableResource):
+    """A Salesforce org (CRM_ROI_SOURCE includes salesforce). Secrets come through EnvVar and stay here."""
+
+    login_url: str = Field(default="https://login.salesforce.com", description="SALESFORCE_LOGIN_URL")
+    instance_url: str | None = Field(default=None, description="SALESFORCE_INSTANCE_URL")
+    access_token: str | None = Field(default=None, description="SALESFORCE_ACCESS_TOKEN (secret)")
+    consumer_key: str | None = Field(default=None, description="SALESFORCE_CONSUMER_KEY")
+    consumer_secret: str | None = Field(default=None, description="SALESFORCE_CONSUMER_SECRET (secret)")
+    username: str | None = Field(default=None, description="SALESFORCE_USERNAME")
+    password: str | None = Field(default=None, description="SALESFORCE_PASSWORD (secret)")
+    security_token: str | None = Field(default=None, description="SALESFORCE_SECURITY_TOKEN (secret)")
+    api_version: str = Field(default="62.0", description="SALESFORCE_API_VERSION")
+    bulk_threshold: int = Field(default=50_000, description="SALESFORCE_BULK_THRESHOLD: records above which Bulk 2.0 is used")
+    lead_source_field: str | None = Field(default=None, description="SALESFORCE_LEAD_SOURCE_FIELD: custom field")
+    deal_type_field: str | None = Field(default=None, description="SALESFORCE_DEAL_TYPE_FIELD: custom field")
+    team_field: str | None = Field(default=None, description="SALESFORCE_TEAM_FIELD: custom field on User")
+    retries: int = Field(default=5, description="attempts per call on transient faults")
+    retry_wait_seconds: float = Field(default=2.0, description="first backoff wait; doubles each retry")
+    bulk_poll_seconds: float = Field(default=5.0, description="wait between Bulk 2.0 job status polls")
+
+    def credentials(self):
+        from crm_roi_pipeline.sources.salesforce.client import Credentials
+
+        return Credentials(
+            login_url=self.login_url, api_version=self.api_version, instance_url=self.instance_url,
+            access_token=self.access_token, consumer_key=self.consumer_key, consumer_secret=self.consumer_secret,
+            username=self.username, password=self.password, security_token=self.security_token,
+        )
+
+    def source(self, workdir: Path | None):
+        from crm_roi_pipeline.sources.salesforce import SalesforceSettings, SalesforceSource
+        from crm_roi_pipeline.sources.salesforce.client import SalesforceClient
+
+        credentials = self.credentials()
+        credentials.require()  # no network yet: a missing variable fails before anything else
+
+        def connect() -> SalesforceClient:
+            return SalesforceClient(
+                credentials, retries=self.retries, retry_wait_seconds=self.retry_wait_seconds,
+                bulk_poll_seconds=self.bulk_poll_seconds,
+            )
+
+        settings = SalesforceSettings(
+            lead_source_field=self.lead_source_field, deal_type_field=self.deal_type_field,
+            team_field=self.team_field, bulk_threshold=self.bulk_threshold,
+        )
+        return SalesforceSource(connect, settings, workdir or Path(tempfile.gettempdir()))

@@ -21,6 +21,7 @@ class SourceLoad:
     files: list[tuple[str, str]] = field(default_factory=list)  # (file, what it was recognised as)
     ignored: list[str] = field(default_factory=list)
     loaded: bool = False  # False when the source has nothing for this entity
+    notes: list[str] = field(default_factory=list)  # warnings worth showing with the run
 
 
 def prepare_lookups(conn: duckdb.DuckDBPyConnection) -> None:
@@ -40,7 +41,10 @@ class CsvSource:
         """Fail now, before anything is read or written, when a file of the entity cannot be read."""
         self.plan.files_for(entity)
 
-    def load(self, conn: duckdb.DuckDBPyConnection, entity: str, raw_table: str) -> SourceLoad:
+    def load(self, conn: duckdb.DuckDBPyConnection, entity: str, raw_table: str, first=None, last=None,
+             reporting_currency=None) -> SourceLoad:
+        """The whole folder is read whatever the months: an export is one file, and the writer keeps the
+        run's months only."""
         prepare_lookups(conn)
         csv_exports.load_fx_rates(conn, self.plan)
         csv_exports.load_lookups(conn, self.plan)
@@ -53,9 +57,11 @@ class CsvSource:
         )
 
 
-def open_source(name: str, *, csv_dir: Path):
+def open_source(name: str, *, csv_dir: Path, salesforce=None, workdir: Path | None = None):
     if name == "csv":
         return CsvSource(csv_dir)
+    if name == "salesforce" and salesforce is not None:
+        return salesforce.source(workdir)
     raise SettingsError(
         f"CRM_ROI_SOURCE names '{name}', whose connector is not part of this release yet; use csv "
         f"(with the {name} exports in CRM_ROI_CSV_DIR) until it lands."

@@ -219,15 +219,21 @@ def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> s
         )"""
 
 
-def read_csv_sql(path: Path) -> str:
+def read_csv_sql(path: Path | list[Path]) -> str:
     # Everything as text: types are the pipeline's decision, so that an unreadable value becomes a reject
     # quoting it instead of a sniffed type silently turning it into NULL.
     return (
-        f"read_csv({_sql_str(str(path))}, header = true, all_varchar = true, encoding = 'utf-8', "
+        f"read_csv({_paths(path)}, header = true, all_varchar = true, encoding = 'utf-8', "
         # Quoting is fixed rather than sniffed: the sniffer only sees the first rows, and a quoted comma deep
         # in a large export would otherwise break the read.
         f"quote = '\"', escape = '\"')"
     )
+
+
+def _paths(path: Path | list[Path]) -> str:
+    if isinstance(path, list):
+        return "[" + ", ".join(_sql_str(str(p)) for p in path) + "]"
+    return _sql_str(str(path))
 
 
 def load_entity(conn: duckdb.DuckDBPyConnection, plan: FolderPlan, entity: str, table: str) -> list[ResolvedFile]:

@@ -22,12 +22,19 @@ from dagster import (
 )
 
 from crm_roi_pipeline.errors import CrmRoiError
-from crm_roi_pipeline.resources import AssumptionsFile, PipelineSettings, Warehouse
+from crm_roi_pipeline.resources import AssumptionsFile, PipelineSettings, SalesforceResource, Warehouse
 from crm_roi_pipeline.sources import open_source
 from crm_roi_pipeline.sources.fields import ENTITIES
 from crm_roi_pipeline.staging.partitions import HISTORY_START, last_partition_month, monthly_partitions
 from crm_roi_pipeline.staging.transform import build_staged, load_deal_types, sql_file
-from crm_roi_pipeline.staging.writer import WriteResult, replace_months, transaction
+from crm_roi_pipeline.staging.writer import (
+    WriteResult,
+    apply_changes,
+    read_cursor,
+    replace_months,
+    transaction,
+    write_cursor,
+)
 
 # BackfillPolicy is beta in Dagster 1.13; requirements.lock pins the version whose behaviour we tested.
 warnings.filterwarnings("ignore", category=BetaWarning)
@@ -79,10 +86,14 @@ def build_staging_asset(entity: str) -> AssetsDefinition:
         metadata={"dagster/column_schema": _table_schema(entity), "dagster/table_name": f"crm.{entity}"},
     )
     def _stage(
-        context: AssetExecutionContext, warehouse: Warehouse, settings: PipelineSettings, assumptions: AssumptionsFile
+        context: AssetExecutionContext,
+        warehouse: Warehouse,
+        settings: PipelineSettings,
+        assumptions: AssumptionsFile,
+        salesforce: SalesforceResource,
     ) -> MaterializeResult:
         try:
-            return _stage_entity(context, entity, warehouse, settings, assumptions)
+            return _stage_entity(context, entity, warehouse, settings, assumptions, salesforce)
         except CrmRoiError as exc:
             # The user's problem, in plain words in the UI, without a stack trace of ours.
             raise Failure(description=str(exc), allow_retries=False) from None
@@ -97,10 +108,15 @@ def _stage_entity(
     warehouse: Warehouse,
     settings: PipelineSettings,
     assumptions: AssumptionsFile,
+    salesforce: SalesforceResource,
 ) -> MaterializeResult:
-    # Everything that can be wrong with settings, assumptions or input files fails here, before a write.
+    # Everything that can be wrong with settings, credentials, assumptions or input files fails here,
+    # before a write.
     parsed = assumptions.load()
-    sources = [open_source(name, csv_dir=settings.csv_path) for name in settings.sources]
+    sources = [
+        open_source(name, csv_dir=settings.csv_path, salesforce=salesforce, workdir=warehouse.path.parent)
+        for name in settings.sources
+    ]
     for source in sources:
         source.check(entity)
     window = context.partition_time_window
@@ -110,32 +126,56 @@ def _stage_entity(
     _log(context, f"{entity}: staging months {months} from {', '.join(settings.sources)}")
 
     last_partition = last_partition_month()
+    # Changes made while this run pulls are caught by the next sync: the cursor starts a little before now.
+    sync_started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(minutes=5)
     results: dict[str, WriteResult] = {}
+    changes: dict[str, WriteResult] = {}
     loads = []
     staged_tables: dict[str, str | None] = {}
+    change_tables: dict[str, str | None] = {}
+    cursors: dict[str, dt.datetime | None] = {}
+
+    def stage(raw: str, staged: str) -> None:
+        build_staged(
+            conn, entity, raw, staged,
+            reporting_currency=parsed.reporting_currency,
+            history_start=HISTORY_START,
+            last_month=last_partition,
+        )
+
     with warehouse.get_connection() as conn:
         load_deal_types(conn, parsed)
         for source in sources:
             # A source's lookups (fx rates, account names) live until the next source loads, so each
             # source's rows are typed right after its load.
             raw, staged = f"_raw_{entity}_{source.name}", f"_staged_{entity}_{source.name}"
-            load = source.load(conn, entity, raw)
+            load = source.load(conn, entity, raw, first, last, parsed.reporting_currency)
             loads.append(load)
+            staged_tables[source.name] = staged if load.loaded else None
             if load.loaded:
-                build_staged(
-                    conn, entity, raw, staged,
-                    reporting_currency=parsed.reporting_currency,
-                    history_start=HISTORY_START,
-                    last_month=last_partition,
-                )
-                staged_tables[source.name] = staged
+                stage(raw, staged)
             else:
                 context.log.warning(
                     f"{entity}: the {source.name} source has no {entity} input; its rows of {months} are removed."
                 )
-                staged_tables[source.name] = None
+            change_tables[source.name] = None
+            if hasattr(source, "load_changes"):
+                cursors[source.name] = read_cursor(conn, source.name, entity)
+                # The change sync runs with the current month (the nightly run); a backfill of older months
+                # leaves the cursor where it is.
+                if cursors[source.name] is not None and last == last_partition:
+                    changed = source.load_changes(conn, entity, f"{raw}_changes", cursors[source.name])
+                    if changed.loaded:
+                        stage(f"{raw}_changes", f"{staged}_changes")
+                        change_tables[source.name] = f"{staged}_changes"
         with transaction(conn):
             for source in sources:
+                if change_tables[source.name]:
+                    changes[source.name] = apply_changes(
+                        conn, entity, change_tables[source.name],
+                        loaded_from=source.name, skip_first=first, skip_last=last,
+                        history_start=HISTORY_START, last_partition=last_partition, run_id=context.run.run_id,
+                    )
                 results[source.name] = replace_months(
                     conn, entity, staged_tables[source.name],
                     loaded_from=source.name,
@@ -145,6 +185,8 @@ def _stage_entity(
                     last_partition=last_partition,
                     run_id=context.run.run_id,
                 )
+                if source.name in cursors and (cursors[source.name] is None or last == last_partition):
+                    write_cursor(conn, source.name, entity, sync_started)
         total_rows = conn.execute(f"SELECT count(*) FROM crm.{entity}").fetchone()[0]
 
     staged = sum(r.staged for r in results.values())
@@ -173,6 +215,18 @@ def _stage_entity(
     }
     if ignored:
         metadata["ignored_files"] = MetadataValue.text(", ".join(ignored))
+    notes = sorted({n for load in loads for n in load.notes})
+    if notes:
+        metadata["warnings"] = MetadataValue.md("\n".join(f"- {n}" for n in notes))
+        for note in notes:
+            context.log.warning(f"{entity}: {note}")
+    for name, change in changes.items():
+        metadata[f"{name}_changes_applied"] = MetadataValue.int(change.staged)
+        metadata[f"{name}_deleted_removed"] = MetadataValue.int(change.removed)
+    for source in sources:
+        if hasattr(source, "usage"):
+            for key, value in source.usage().items():
+                metadata[key] = MetadataValue.int(value) if isinstance(value, int) else MetadataValue.text(value)
     return MaterializeResult(metadata=metadata)
 
 

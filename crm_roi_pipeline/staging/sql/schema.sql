@@ -78,3 +78,12 @@ CREATE TABLE IF NOT EXISTS crm.rejects (
     source_file     VARCHAR,
     source_row      BIGINT
 );
+
+-- Change-sync cursors of the API sources: records modified after `cursor` are pulled by the next sync.
+CREATE TABLE IF NOT EXISTS crm.sync_state (
+    source     VARCHAR NOT NULL,
+    object     VARCHAR NOT NULL,
+    cursor     TIMESTAMP NOT NULL,
+    synced_at  TIMESTAMP NOT NULL,
+    PRIMARY KEY (source, object)
+);
