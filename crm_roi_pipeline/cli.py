@@ -82,9 +82,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from crm_roi_pipeline.settings import DEFAULTS, env_setting, parse_sources
 
     # Settings are checked here too, so a typo costs a second rather than a Dagster run.
-    parse_sources(env_setting("CRM_ROI_SOURCE"))
+    sources = parse_sources(env_setting("CRM_ROI_SOURCE"))
     AssumptionsFile(path=env_setting("CRM_ROI_ASSUMPTIONS")).load()
     from crm_roi_pipeline.definitions import RUN_ORDER, defs
+
+    if "salesforce" in sources:
+        defs.resources["salesforce"].credentials().require()
 
     start, end = _partition_range(args.first, args.last)
     if not args.quiet:

@@ -39,6 +39,7 @@ MONTH_FIELDS = {
     "Campaign": [("StartDate", True)],
 }
 RELATIONSHIP_FIELDS = {"Opportunity": {"Account.Name": "AccountId"}}
+REQUIRED_FIELDS = {"deal_id", "lead_id", "activity_id", "spend_id", "created_at", "month"}
 
 
 @dataclass
@@ -87,40 +88,44 @@ class SalesforceSource:
         return self._describes[sobject]
 
     def _mapping(self, sobject: str) -> FileMapping:
+        """The export mapping, with custom fields from the settings tried before the standard ones."""
         mapping = SALESFORCE_OBJECTS[sobject.lower()]
         custom = {"lead_source": self.settings.lead_source_field, "deal_type": self.settings.deal_type_field}
-        overrides = {k: (check_identifier(v),) for k, v in custom.items() if v and k in mapping.columns}
+        overrides = {
+            k: (check_identifier(v), *mapping.columns[k]) for k, v in custom.items() if v and k in mapping.columns
+        }
         return replace(mapping, columns={**mapping.columns, **overrides}) if overrides else mapping
 
     def _select(self, sobject: str) -> tuple[list[str], FileMapping]:
-        """The fields to query: the mapping's API-name columns that describe() lists, plus SystemModstamp."""
+        """The fields to query: the mapping's API-name columns that describe() lists, plus SystemModstamp.
+        A canonical field none of whose API names the org has is skipped with a warning, unless the
+        pipeline cannot do without it."""
         available = self._fields(sobject)
         mapping = self._mapping(sobject)
-        fields, missing = [], []
+        fields: list[str] = []
         for canonical, candidates in mapping.columns.items():
-            for name in candidates:
-                if " " in name:
-                    continue  # a report-export label, not an API name
-                if "." in name:
-                    anchor = RELATIONSHIP_FIELDS.get(sobject, {}).get(name)
-                    if anchor and anchor in available:
-                        fields.append(name)
-                    continue
-                if name in available:
-                    fields.append(name)
-                elif canonical in ("deal_id", "lead_id", "activity_id", "spend_id", "created_at", "month") or name in (
-                    self.settings.lead_source_field, self.settings.deal_type_field
-                ):
-                    missing.append(name)
+            api_names = [c for c in candidates if " " not in c]
+            present = []
+            for name in api_names:
+                anchor = RELATIONSHIP_FIELDS.get(sobject, {}).get(name)
+                if (anchor and anchor in available) or name in available:
+                    present.append(name)
+            fields += present
+            direct = [n for n in api_names if "." not in n]
+            if present or not direct:
+                if self.settings_custom(canonical) and self.settings_custom(canonical) not in available:
+                    self.warnings.append(f"{sobject}: the org has no {self.settings_custom(canonical)}; "
+                                         f"{', '.join(n for n in direct[1:] if n in available) or 'nothing'} used instead")
+                continue
+            if canonical in REQUIRED_FIELDS:
+                raise_missing(sobject, direct)
+            self.warnings.append(f"{sobject}: the org has no {' or '.join(direct)}; {canonical} left empty")
         if "SystemModstamp" in available:
             fields.append("SystemModstamp")
-        absent = sorted({c for cands in mapping.columns.values() for c in cands
-                         if " " not in c and "." not in c and c not in available} - set(missing))
-        if absent:
-            self.warnings.append(f"{sobject}: the org has no {', '.join(absent)}; skipped")
-        if missing:
-            raise_missing(sobject, missing)
         return list(dict.fromkeys(fields)), mapping
+
+    def settings_custom(self, canonical: str) -> str | None:
+        return {"lead_source": self.settings.lead_source_field, "deal_type": self.settings.deal_type_field}.get(canonical)
 
     def _month_where(self, sobject: str, first: dt.date, last_exclusive: dt.date) -> str:
         """Records whose partition date (the first set of the object's date fields) is in [first, last)."""
@@ -264,6 +269,6 @@ def raise_missing(sobject: str, fields: list[str]) -> None:
     from crm_roi_pipeline.errors import SettingsError
 
     raise SettingsError(
-        f"The Salesforce org's {sobject} has no field {', '.join(fields)}, which the pipeline needs (or which a "
-        f"SALESFORCE_*_FIELD setting names). Check the field's API name and that the integration user can read it."
+        f"The Salesforce org's {sobject} has no field {' or '.join(fields)}, which the pipeline needs. Check that "
+        f"the integration user's profile can read it."
     )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,9 +19,9 @@ import requests
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import (
     SalesforceError,
+    SalesforceOperationError,
     SalesforceExpiredSession,
     SalesforceGeneralError,
-    SalesforceMalformedRequest,
     SalesforceRefusedRequest,
 )
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -234,23 +234,27 @@ class SalesforceClient:
 
     def bulk_to_csv(self, sobject: str, soql: str, folder: Path, include_deleted: bool = False) -> tuple[int, list[Path]]:
         """A Bulk API 2.0 query job, its result pages (Sforce-Locator) streamed into CSV files in `folder`."""
-        bulk = getattr(self.sf.bulk2, sobject)._client
-        job = self.call(lambda sf: bulk.create_job("queryAll" if include_deleted else "query", soql))
+        def bulk(sf: Salesforce):
+            # Looked up on each call: the handler keeps the session id it was made with, and a re-login
+            # replaces `sf`.
+            return getattr(sf.bulk2, sobject)._client
+
+        job = self.call(lambda sf: bulk(sf).create_job("queryAll" if include_deleted else "query", soql))
         job_id = job["id"]
         try:
-            self.call(lambda sf: bulk.wait_for_job(job_id, True, self.bulk_poll_seconds))
-        except SalesforceError as exc:
+            self.call(lambda sf: bulk(sf).wait_for_job(job_id, True, self.bulk_poll_seconds))
+        except (SalesforceError, SalesforceOperationError) as exc:
             state = "unknown"
             try:
-                info = self.call(lambda sf: bulk.get_job(job_id, True))
+                info = self.call(lambda sf: bulk(sf).get_job(job_id, True))
                 state = f"{info.get('state')}: {info.get('errorMessage') or 'no message'}"
-            except SalesforceError:
+            except (SalesforceError, SalesforceOperationError):
                 pass
             raise CrmRoiError(f"Salesforce Bulk API 2.0 query job {job_id} on {sobject} did not complete ({state}).") from exc
         files, rows, locator = [], 0, ""
         folder.mkdir(parents=True, exist_ok=True)
         while True:
-            page = self.call(lambda sf: bulk.download_job_data(str(folder), job_id, locator, self.bulk_page_size))
+            page = self.call(lambda sf: bulk(sf).download_job_data(str(folder), job_id, locator, self.bulk_page_size))
             files.append(Path(page["file"]))
             rows += page["number_of_records"]
             locator = page["locator"]
@@ -297,13 +301,3 @@ def check_identifier(name: str) -> str:
         raise SettingsError(f"{name!r} is not a Salesforce API field name (letters, digits and _ only).")
     return name
 
-
-def malformed(exc: SalesforceMalformedRequest) -> str:
-    return str(exc.content)
-
-
-def iter_months(first: dt.date, last: dt.date) -> Iterator[dt.date]:
-    month = first
-    while month <= last:
-        yield month
-        month = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
