@@ -118,3 +118,24 @@ def test_two_runs_at_once_queue_on_the_lock_and_lose_nothing(tmp_path):
         doubled = conn.execute("SELECT count(*) FROM (SELECT deal_id FROM crm.deals GROUP BY 1 HAVING count(*) > 1)").fetchone()[0]
     assert staged + rejected == deal_rows
     assert doubled == 0
+
+
+def test_missing_salesforce_credentials_exit_two_naming_the_variables(tmp_path):
+    proc = _run(tmp_path, "run", extra_env={"CRM_ROI_SOURCE": "csv,salesforce", "SALESFORCE_CONSUMER_KEY": "3MVG9abc"})
+    assert proc.returncode == 2
+    assert "SALESFORCE_CONSUMER_SECRET" in proc.stderr and "SALESFORCE_ACCESS_TOKEN" in proc.stderr
+    assert "3MVG9abc" not in proc.stderr + proc.stdout
+    assert not (tmp_path / "out.duckdb").exists()
+
+
+def test_secrets_are_bound_through_envvar_so_the_ui_shows_names_not_values(tmp_path):
+    code = (
+        "from crm_roi_pipeline.definitions import defs\n"
+        "from dagster import EnvVar\n"
+        "sf = defs.resources['salesforce']\n"
+        "print(isinstance(sf.access_token, EnvVar), sf.access_token.env_var_name, sf.consumer_secret)\n"
+    )
+    env = {**os.environ, "SALESFORCE_ACCESS_TOKEN": "00D!very-secret", "SALESFORCE_INSTANCE_URL": "https://x"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "SALESFORCE_ACCESS_TOKEN", "None"]
