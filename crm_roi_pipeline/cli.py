@@ -88,6 +88,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if "salesforce" in sources:
         defs.resources["salesforce"].credentials().require()
+    if "hubspot" in sources:
+        defs.resources["hubspot"].credentials().require()
 
     start, end = _partition_range(args.first, args.last)
     if not args.quiet:

@@ -10,6 +10,7 @@ from crm_roi_pipeline.metrics.assets import metrics_assets, metrics_checks
 from crm_roi_pipeline.roi.assets import roi_assets
 from crm_roi_pipeline.resources import (
     AssumptionsFile,
+    HubSpotResource,
     PipelineSettings,
     Reports,
     SalesforceResource,
@@ -79,5 +80,10 @@ defs = Definitions(
         "assumptions": AssumptionsFile(path=_env("CRM_ROI_ASSUMPTIONS")),
         "reports": Reports(dir=_env("CRM_ROI_REPORTS_DIR")),
         "salesforce": SalesforceResource(**_salesforce_settings()),
+        "hubspot": HubSpotResource(**{
+            field: EnvVar(name)
+            for field, name in (("access_token", "HUBSPOT_ACCESS_TOKEN"), ("base_url", "HUBSPOT_BASE_URL"))
+            if os.environ.get(name)
+        }),
     },
 )

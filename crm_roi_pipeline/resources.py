@@ -165,3 +165,31 @@ class SalesforceResource(ConfigurableResource):
             team_field=self.team_field, bulk_threshold=self.bulk_threshold,
         )
         return SalesforceSource(connect, settings, workdir or Path(tempfile.gettempdir()))
+
+
+class HubSpotResource(ConfigurableResource):
+    """A HubSpot portal (CRM_ROI_SOURCE includes hubspot). The token comes through EnvVar and stays here."""
+
+    access_token: str | None = Field(default=None, description="HUBSPOT_ACCESS_TOKEN (secret): a private app token")
+    base_url: str = Field(default="https://api.hubapi.com", description="HUBSPOT_BASE_URL")
+    search_rps: float = Field(default=4.0, description="search requests per second at most (HubSpot allows 4 per token)")
+    retries: int = Field(default=5, description="attempts per call on 429 and 5xx")
+    backoff_seconds: float = Field(default=1.0, description="first backoff wait when no Retry-After is given")
+
+    def credentials(self):
+        from crm_roi_pipeline.sources.hubspot.client import HubSpotCredentials
+
+        return HubSpotCredentials(access_token=self.access_token, base_url=self.base_url)
+
+    def source(self, workdir: Path | None):
+        from crm_roi_pipeline.sources.hubspot import HubSpotSource
+        from crm_roi_pipeline.sources.hubspot.client import HubSpotClient
+
+        credentials = self.credentials()
+        credentials.require()
+
+        def connect() -> HubSpotClient:
+            return HubSpotClient(credentials, search_rps=self.search_rps or None, retries=self.retries,
+                                 backoff_seconds=self.backoff_seconds)
+
+        return HubSpotSource(connect, workdir or Path(tempfile.gettempdir()))

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, materialize
 
-from crm_roi_pipeline.resources import AssumptionsFile, PipelineSettings, SalesforceResource, Warehouse
+from crm_roi_pipeline.resources import AssumptionsFile, HubSpotResource, PipelineSettings, SalesforceResource, Warehouse
 from crm_roi_pipeline.staging.assets import staging_assets
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,12 +59,15 @@ class Project:
         path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
         return path
 
-    def resources(self, source: str = "csv", salesforce: SalesforceResource | None = None) -> dict:
+    def resources(
+        self, source: str = "csv", salesforce: SalesforceResource | None = None, hubspot: HubSpotResource | None = None
+    ) -> dict:
         return {
             "warehouse": Warehouse(database=str(self.db_path)),
             "settings": PipelineSettings(source=source, csv_dir=str(self.csv_dir)),
             "assumptions": AssumptionsFile(path=str(self.assumptions)),
             "salesforce": salesforce or SalesforceResource(),
+            "hubspot": hubspot or HubSpotResource(),
         }
 
     def stage(

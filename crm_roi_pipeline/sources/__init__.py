@@ -57,11 +57,13 @@ class CsvSource:
         )
 
 
-def open_source(name: str, *, csv_dir: Path, salesforce=None, workdir: Path | None = None):
+def open_source(name: str, *, csv_dir: Path, salesforce=None, hubspot=None, workdir: Path | None = None):
     if name == "csv":
         return CsvSource(csv_dir)
     if name == "salesforce" and salesforce is not None:
         return salesforce.source(workdir)
+    if name == "hubspot" and hubspot is not None:
+        return hubspot.source(workdir)
     raise SettingsError(
         f"CRM_ROI_SOURCE names '{name}', whose connector is not part of this release yet; use csv "
         f"(with the {name} exports in CRM_ROI_CSV_DIR) until it lands."

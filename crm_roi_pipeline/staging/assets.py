@@ -22,7 +22,13 @@ from dagster import (
 )
 
 from crm_roi_pipeline.errors import CrmRoiError
-from crm_roi_pipeline.resources import AssumptionsFile, PipelineSettings, SalesforceResource, Warehouse
+from crm_roi_pipeline.resources import (
+    AssumptionsFile,
+    HubSpotResource,
+    PipelineSettings,
+    SalesforceResource,
+    Warehouse,
+)
 from crm_roi_pipeline.sources import open_source
 from crm_roi_pipeline.sources.fields import ENTITIES
 from crm_roi_pipeline.staging.partitions import HISTORY_START, last_partition_month, monthly_partitions
@@ -91,9 +97,10 @@ def build_staging_asset(entity: str) -> AssetsDefinition:
         settings: PipelineSettings,
         assumptions: AssumptionsFile,
         salesforce: SalesforceResource,
+        hubspot: HubSpotResource,
     ) -> MaterializeResult:
         try:
-            return _stage_entity(context, entity, warehouse, settings, assumptions, salesforce)
+            return _stage_entity(context, entity, warehouse, settings, assumptions, salesforce, hubspot)
         except CrmRoiError as exc:
             # The user's problem, in plain words in the UI, without a stack trace of ours.
             raise Failure(description=str(exc), allow_retries=False) from None
@@ -109,12 +116,13 @@ def _stage_entity(
     settings: PipelineSettings,
     assumptions: AssumptionsFile,
     salesforce: SalesforceResource,
+    hubspot: HubSpotResource,
 ) -> MaterializeResult:
     # Everything that can be wrong with settings, credentials, assumptions or input files fails here,
     # before a write.
     parsed = assumptions.load()
     sources = [
-        open_source(name, csv_dir=settings.csv_path, salesforce=salesforce, workdir=warehouse.path.parent)
+        open_source(name, csv_dir=settings.csv_path, salesforce=salesforce, hubspot=hubspot, workdir=warehouse.path.parent)
         for name in settings.sources
     ]
     for source in sources:
