@@ -70,6 +70,19 @@ def _salesforce_settings() -> dict:
     return settings
 
 
+def _hubspot_settings() -> dict:
+    settings = {
+        field: EnvVar(name)
+        for field, name in (("access_token", "HUBSPOT_ACCESS_TOKEN"), ("base_url", "HUBSPOT_BASE_URL"))
+        if os.environ.get(name)
+    }
+    if os.environ.get("HUBSPOT_SEARCH_RPS"):
+        settings["search_rps"] = float(os.environ["HUBSPOT_SEARCH_RPS"])
+    if os.environ.get("HUBSPOT_BURST_PER_10S"):
+        settings["burst_per_10s"] = EnvVar.int("HUBSPOT_BURST_PER_10S")
+    return settings
+
+
 defs = Definitions(
     assets=[*staging_assets, *metrics_assets, *roi_assets],
     asset_checks=[*staging_checks, *metrics_checks],
@@ -80,10 +93,6 @@ defs = Definitions(
         "assumptions": AssumptionsFile(path=_env("CRM_ROI_ASSUMPTIONS")),
         "reports": Reports(dir=_env("CRM_ROI_REPORTS_DIR")),
         "salesforce": SalesforceResource(**_salesforce_settings()),
-        "hubspot": HubSpotResource(**{
-            field: EnvVar(name)
-            for field, name in (("access_token", "HUBSPOT_ACCESS_TOKEN"), ("base_url", "HUBSPOT_BASE_URL"))
-            if os.environ.get(name)
-        }),
+        "hubspot": HubSpotResource(**_hubspot_settings()),
     },
 )

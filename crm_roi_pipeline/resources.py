@@ -172,7 +172,8 @@ class HubSpotResource(ConfigurableResource):
 
     access_token: str | None = Field(default=None, description="HUBSPOT_ACCESS_TOKEN (secret): a private app token")
     base_url: str = Field(default="https://api.hubapi.com", description="HUBSPOT_BASE_URL")
-    search_rps: float = Field(default=4.0, description="search requests per second at most (HubSpot allows 4 per token)")
+    search_rps: float = Field(default=4.0, description="HUBSPOT_SEARCH_RPS: search requests per second at most (HubSpot allows 4 per token); 0 = no spacing")
+    burst_per_10s: int = Field(default=100, description="HUBSPOT_BURST_PER_10S: requests in any 10 s at most (the app's burst limit); 0 = none")
     retries: int = Field(default=5, description="attempts per call on 429 and 5xx")
     backoff_seconds: float = Field(default=1.0, description="first backoff wait when no Retry-After is given")
 
@@ -190,6 +191,6 @@ class HubSpotResource(ConfigurableResource):
 
         def connect() -> HubSpotClient:
             return HubSpotClient(credentials, search_rps=self.search_rps or None, retries=self.retries,
-                                 backoff_seconds=self.backoff_seconds)
+                                 backoff_seconds=self.backoff_seconds, burst_per_10s=self.burst_per_10s or None)
 
         return HubSpotSource(connect, workdir or Path(tempfile.gettempdir()))

@@ -58,7 +58,7 @@ def portal(make_fake_hubspot):  # noqa: F811
 
 def _resource(fake, **overrides) -> HubSpotResource:
     return HubSpotResource(**{"access_token": fake.token, "base_url": fake.url, "search_rps": 0, "backoff_seconds": 0,
-                              **overrides})
+                              "burst_per_10s": 0, **overrides})
 
 
 def _stage(project, fake, first="2024-03-01", last="2024-03-01", raise_on_error=True, entities=None, **overrides):
@@ -99,24 +99,43 @@ def test_a_month_from_the_portal_lands_in_crm(project, portal):
     ]
 
 
-def test_a_window_past_10000_results_is_split_so_nothing_is_skipped(project, make_fake_hubspot):  # noqa: F811
+def test_no_deal_of_a_25000_deal_month_is_lost_or_doubled(project, make_fake_hubspot):  # noqa: F811
     fake = make_fake_hubspot(search_rps=None, clock=NOW)
     start = dt.datetime(2024, 3, 1, tzinfo=UTC)
+    # 25,000 deals in March 2024, 100 of them at the very same second (a bulk import).
     fake.add_many("deals", [
         {"dealname": f"d{i}", "dealstage": "appointmentscheduled",
-         "createdate": (start + dt.timedelta(seconds=240 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")}
-        for i in range(10_050)
+         "createdate": "2024-03-15T12:00:00Z" if i < 100
+         else (start + dt.timedelta(seconds=100 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+        for i in range(25_000)
     ])
-    _stage(project, fake, entities=["deals"])
-    assert project.query("SELECT count(*), count(DISTINCT deal_id) FROM crm.deals") == [(10_050, 10_050)]
+    result = _stage(project, fake, entities=["deals"])
+    assert project.query("SELECT count(*), count(DISTINCT deal_id) FROM crm.deals") == [(25_000, 25_000)]
+    # 25,000 results cannot be paged through in one search: the month was split into windows of at most
+    # 10,000, each paged 200 at a time: at least 125 searches.
+    assert result.asset_materializations_for_node("crm__deals")[0].metadata["hubspot_search_requests"].value >= 125
     searches = [body for method, path, body in fake.requests if path.endswith("/deals/search")]
     assert all(int(b.get("after") or 0) < 10_000 for b in searches)  # never asked past the ceiling
 
 
-def test_rate_limited_searches_are_retried_after_retry_after(project, portal):
-    portal.fail_next_rate_limit("search", retry_after=1)
-    _stage(project, portal, entities=["deals"])
+@pytest.mark.parametrize("fault", ["429", "502"])
+def test_rate_limits_and_server_errors_are_retried(project, portal, fault):
+    if fault == "429":
+        portal.fail_next_rate_limit("search", retry_after=1)  # waits the Retry-After second, then succeeds
+    else:
+        portal.fail_next("search", 502, "<html>Bad Gateway</html>")
+    result = _stage(project, portal, entities=["deals"])
     assert project.query("SELECT count(*) FROM crm.deals") == [(4,)]
+    assert result.asset_materializations_for_node("crm__deals")[0].metadata["hubspot_retries"].value == 1
+
+
+def test_custom_lifecycle_stages_are_shown_by_their_label(project, portal):
+    portal.set_property_options("contacts", "lifecyclestage", [
+        ("subscriber", "Subscriber"), ("lead", "Lead"), ("opportunity", "Opportunity"), ("123456", "Demo booked"),
+    ])
+    portal.add("contacts", createdate="2024-03-12T08:00:00Z", lifecyclestage="123456")
+    _stage(project, portal, entities=["leads"])
+    assert project.query("SELECT status FROM crm.leads ORDER BY created_at") == [("Opportunity",), ("Lead",), ("Demo booked",)]
 
 
 def test_the_client_keeps_under_four_searches_a_second(project, make_fake_hubspot):  # noqa: F811

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import collections
 import fnmatch
+import functools
 import itertools
 import json
 import math
@@ -181,6 +182,12 @@ def parse_timestamp(text: Any) -> datetime:
     return _utc(datetime.fromisoformat(s))
 
 
+@functools.lru_cache(maxsize=200_000)
+def _timestamp_ms(text: str) -> int:
+    """parse_timestamp, remembered: a search compares every record's dates, and big portals page many times."""
+    return _epoch_ms(parse_timestamp(text))
+
+
 def _number_text(value: Any) -> str:
     if isinstance(value, bool):
         raise ValueError(f"not a number: {value!r}")
@@ -264,7 +271,8 @@ class PropertyDef:
         """A stored value or a filter value -> something ordered by this property's type. Raises ValueError."""
         t = self.type
         if t in ("datetime", "date"):
-            return _epoch_ms(parse_timestamp(text))
+            return _timestamp_ms(text if isinstance(text, str) else str(text)) if not isinstance(text, datetime) \
+                else _epoch_ms(text)
         if t == "number":
             try:
                 return Decimal(str(text).strip())

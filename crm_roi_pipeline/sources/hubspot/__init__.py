@@ -218,4 +218,5 @@ class HubSpotSource:
     def usage(self) -> dict[str, int]:
         if self._client is None:
             return {}
-        return {"hubspot_requests": self._client.requests, "hubspot_search_requests": self._client.searches}
+        return {"hubspot_requests": self._client.requests, "hubspot_search_requests": self._client.searches,
+                "hubspot_retries": self._client.retry_count[0]}

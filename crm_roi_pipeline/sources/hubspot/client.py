@@ -8,6 +8,7 @@ also retries 5xx answers with exponential backoff.
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import logging
 import threading
@@ -27,6 +28,18 @@ log = logging.getLogger("crm_roi.hubspot")
 # HubSpot counts searches per token, so every client of this process with the same token shares one clock.
 _LAST_SEARCH: dict[int, float] = {}
 _SEARCH_LOCK = threading.Lock()
+_RECENT_CALLS: dict[int, collections.deque] = {}
+
+
+def _counting_retry(counter: list[int], **kwargs) -> Retry:
+    """urllib3's Retry, counting the retries it makes into `counter` (for the run's metadata)."""
+
+    class CountingRetry(Retry):
+        def increment(self, *args, **kw):
+            counter[0] += 1
+            return super().increment(*args, **kw)
+
+    return CountingRetry(**kwargs)
 
 SEARCH_CEILING = 10_000  # results one search query can page through
 PAGE = 200  # the search API's largest page
@@ -57,9 +70,11 @@ def epoch_ms(moment: dt.datetime | dt.date) -> str:
 
 class HubSpotClient:
     def __init__(self, credentials: HubSpotCredentials, *, search_rps: float | None = 4.0, retries: int = 5,
-                 backoff_seconds: float = 1.0):
+                 backoff_seconds: float = 1.0, burst_per_10s: int | None = 100):
         credentials.require()
-        retry = Retry(
+        self.retry_count = [0]
+        retry = _counting_retry(
+            self.retry_count,
             total=retries,
             status_forcelist=(429, 500, 502, 503, 504),
             allowed_methods=None,  # search is a POST and only reads
@@ -74,11 +89,27 @@ class HubSpotClient:
         self._token_key = hash((credentials.base_url, credentials.access_token))
         self.requests = 0
         self.searches = 0
+        self.burst = burst_per_10s
 
     # --- errors -------------------------------------------------------------------------------
 
+    def _respect_burst(self) -> None:
+        """At most `burst_per_10s` calls in any ten seconds (HubSpot's per-app burst limit), per token."""
+        if not self.burst:
+            return
+        with _SEARCH_LOCK:
+            recent = _RECENT_CALLS.setdefault(self._token_key, collections.deque())
+            now = time.monotonic()
+            while recent and now - recent[0] >= 10:
+                recent.popleft()
+            if len(recent) >= self.burst:
+                time.sleep(10 - (now - recent[0]))
+                recent.popleft()
+            recent.append(time.monotonic())
+
     def call(self, fn, what: str):
         self.requests += 1
+        self._respect_burst()
         try:
             return fn()
         except Exception as exc:  # the generated clients raise one ApiException class per API package
