@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from dagster import AssetSelection, Definitions, EnvVar, define_asset_job
+from dagster import Definitions, EnvVar
 
 from crm_roi_pipeline.metrics.assets import metrics_assets, metrics_checks
 from crm_roi_pipeline.roi.assets import roi_assets
@@ -20,27 +20,8 @@ from crm_roi_pipeline.resources import (
 from crm_roi_pipeline.settings import DEFAULTS
 from crm_roi_pipeline.staging.assets import staging_assets
 from crm_roi_pipeline.staging.checks import staging_checks
-from crm_roi_pipeline.staging.partitions import monthly_partitions
-
-STAGING_JOB = "stage_crm"
-# What `crm-roi run` executes, in order: one run per job over the chosen months. Metrics and ROI jobs
-# join this list when they land.
-METRICS_JOB = "publish_metrics"
-RUN_ORDER = [STAGING_JOB, METRICS_JOB]
-
-stage_crm_job = define_asset_job(
-    STAGING_JOB,
-    selection=AssetSelection.groups("staging"),
-    partitions_def=monthly_partitions,
-    description="Stage deals, leads, activities and spend from every configured source into crm.*.",
-)
-
-publish_metrics_job = define_asset_job(
-    METRICS_JOB,
-    selection=AssetSelection.groups("metrics", "roi"),
-    description="Recompute metrics.* from crm.*, then roi.* and the ROI report.",
-)
-
+from crm_roi_pipeline.schedules import nightly_refresh, refresh_metrics
+from crm_roi_pipeline.staging.jobs import METRICS_JOB, RUN_ORDER, STAGING_JOB, publish_metrics_job, stage_crm_job  # noqa: F401
 
 def _env(name: str):
     return env_or_default(name, DEFAULTS[name])
@@ -87,6 +68,8 @@ defs = Definitions(
     assets=[*staging_assets, *metrics_assets, *roi_assets],
     asset_checks=[*staging_checks, *metrics_checks],
     jobs=[stage_crm_job, publish_metrics_job],
+    schedules=[nightly_refresh],
+    sensors=[refresh_metrics],
     resources={
         "warehouse": Warehouse(database=_env("CRM_ROI_DUCKDB_PATH"), memory_limit=_env("CRM_ROI_DUCKDB_MEMORY_LIMIT")),
         "settings": PipelineSettings(source=_env("CRM_ROI_SOURCE"), csv_dir=_env("CRM_ROI_CSV_DIR")),

@@ -18,6 +18,7 @@ from dagster import (
 )
 
 from crm_roi_pipeline.errors import CrmRoiError
+from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet
 from crm_roi_pipeline.metrics import compute
 from crm_roi_pipeline.metrics.charts import fmt_month, monthly_chart
 from crm_roi_pipeline.metrics.windows import Windows, months_between
@@ -72,6 +73,8 @@ def _fmt(value, name: str, change: bool = False) -> str:
     group_name="metrics",
     kinds={"duckdb"},
     automation_condition=AFTER_ANY_INGESTION,
+    pool=DUCKDB_POOL,
+    freshness_policy=NIGHTLY_FRESHNESS,
     description="Every figure of METRICS.md per calendar month, from the first month with data to the current "
     "month (that of as_of), each month labelled pre, transition or post.",
     metadata={"dagster/table_name": "metrics.monthly"},
@@ -89,6 +92,7 @@ def _monthly(context, warehouse, assumptions) -> MaterializeResult:
         select = compute.monthly_sql(conn, windows)
         conn.execute("CREATE SCHEMA IF NOT EXISTS metrics")
         conn.execute(f"CREATE OR REPLACE TABLE metrics.monthly AS {select}")
+        published = publish_parquet(conn, "metrics.monthly", warehouse.path.parent / "published")
         recent = conn.execute(
             "SELECT month, period, win_count, win_rate, won_revenue, median_days_to_close FROM metrics.monthly "
             "ORDER BY month DESC LIMIT 12"
@@ -102,6 +106,7 @@ def _monthly(context, warehouse, assumptions) -> MaterializeResult:
         metadata={
             "dagster/row_count": MetadataValue.int(rows),
             "last_12_months": MetadataValue.md("\n".join(table)),
+            "parquet_copy": MetadataValue.path(str(published)),
             **_window_metadata(windows),
         }
     )
@@ -113,6 +118,8 @@ def _monthly(context, warehouse, assumptions) -> MaterializeResult:
     group_name="metrics",
     kinds={"duckdb"},
     automation_condition=AFTER_ANY_INGESTION,
+    pool=DUCKDB_POOL,
+    freshness_policy=NIGHTLY_FRESHNESS,
     description="Pre versus post adoption, one row per figure: counts and sums per month (window total / N), "
     "rates, averages and medians pooled over each window.",
     metadata={"dagster/table_name": "metrics.adoption"},
@@ -140,6 +147,7 @@ def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
         )
         conn.executemany("INSERT INTO metrics.adoption VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
         conn.execute("COMMIT")
+        publish_parquet(conn, "metrics.adoption", warehouse.path.parent / "published")
         monthly = conn.execute(
             "SELECT month, won_revenue, win_rate, median_days_to_close FROM metrics.monthly ORDER BY month"
         ).fetchall() if compute.has_table(conn, "metrics", "monthly") else []
@@ -183,6 +191,8 @@ def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
     group_name="metrics",
     kinds={"duckdb"},
     automation_condition=AFTER_ANY_INGESTION,
+    pool=DUCKDB_POOL,
+    freshness_policy=NIGHTLY_FRESHNESS,
     description="Pre versus post adoption per lead source: counts and sums per month, rates pooled. A deal's "
     "source is its own, else its converting lead's, else its named lead's, else Unknown.",
     metadata={"dagster/table_name": "metrics.lead_sources"},
@@ -202,6 +212,7 @@ def _lead_sources(context, warehouse, assumptions) -> MaterializeResult:
         waiting = compute.unconverted_yet(conn, windows, parsed.conversion_window_days)
         conn.execute("CREATE SCHEMA IF NOT EXISTS metrics")
         conn.execute(f"CREATE OR REPLACE TABLE metrics.lead_sources AS {select}")
+        publish_parquet(conn, "metrics.lead_sources", warehouse.path.parent / "published")
         rows = conn.execute(
             "SELECT period, lead_source, leads_created, lead_conversion_rate, win_rate, won_revenue, cac "
             "FROM metrics.lead_sources"
@@ -232,6 +243,7 @@ def _lead_sources(context, warehouse, assumptions) -> MaterializeResult:
     "that was already a customer before the data begins looks new at its first win in the data, inflating "
     "new customers and new-business revenue in the pre window.",
     blocking=False,
+    pool=DUCKDB_POOL,
 )
 def customer_history_long_enough(warehouse: Warehouse, assumptions: AssumptionsFile) -> AssetCheckResult:
     parsed = assumptions.load()

@@ -15,6 +15,7 @@ from dagster import (
 )
 
 from crm_roi_pipeline.errors import CrmRoiError
+from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet
 from crm_roi_pipeline.metrics import compute
 from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
 from crm_roi_pipeline.roi import report
@@ -34,6 +35,7 @@ def _spec(key: AssetKey, description: str) -> AssetSpec:
         description=description,
         metadata={"dagster/table_name": ".".join(key.path)},
         automation_condition=AutomationCondition.eager(),
+        freshness_policy=NIGHTLY_FRESHNESS,
     )
 
 
@@ -45,6 +47,7 @@ def _spec(key: AssetKey, description: str) -> AssetSpec:
               "each cost line ±20%."),
     ],
     can_subset=False,
+    pool=DUCKDB_POOL,
 )
 def roi(context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile, reports: Reports):
     try:
@@ -104,6 +107,8 @@ def _roi(context, warehouse, assumptions, reports):
         )
         conn.executemany("INSERT INTO roi.sensitivity VALUES (?, ?, ?, ?, ?, ?)", sens)
         conn.execute("COMMIT")
+        for table in ("roi.summary", "roi.cashflows", "roi.sensitivity"):
+            publish_parquet(conn, table, warehouse.path.parent / "published")
     path = reports.path / REPORT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     generated = dt.datetime.now(dt.timezone.utc)

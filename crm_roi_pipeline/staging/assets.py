@@ -22,6 +22,7 @@ from dagster import (
 )
 
 from crm_roi_pipeline.errors import CrmRoiError
+from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS
 from crm_roi_pipeline.resources import (
     AssumptionsFile,
     HubSpotResource,
@@ -90,6 +91,8 @@ def build_staging_asset(entity: str) -> AssetsDefinition:
         kinds={"duckdb"},
         description=DESCRIPTIONS[entity],
         metadata={"dagster/column_schema": _table_schema(entity), "dagster/table_name": f"crm.{entity}"},
+        pool=DUCKDB_POOL,
+        freshness_policy=NIGHTLY_FRESHNESS,
     )
     def _stage(
         context: AssetExecutionContext,

@@ -20,6 +20,7 @@ from dagster import (
 )
 
 from crm_roi_pipeline.metrics import compute
+from crm_roi_pipeline.operations import DUCKDB_POOL
 from crm_roi_pipeline.metrics.windows import add_months, is_complete
 from crm_roi_pipeline.resources import AssumptionsFile, Warehouse
 from crm_roi_pipeline.sources.fields import ID_FIELD, MONTH_FIELD
@@ -51,7 +52,7 @@ def _sql_check(
     """A check that passes when no row of `table` matches `where`; it reports the count and examples."""
     table = table or f"crm.{entity}"
 
-    @asset_check(asset=AssetKey(["crm", entity]), name=name, description=description, blocking=False)
+    @asset_check(asset=AssetKey(["crm", entity]), name=name, description=description, blocking=False, pool=DUCKDB_POOL)
     def _check(context: AssetCheckExecutionContext, warehouse: Warehouse) -> AssetCheckResult:
         with warehouse.get_connection() as conn:
             count = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}").fetchone()[0]
@@ -93,6 +94,7 @@ def _completeness(entity: str) -> AssetChecksDefinition:
         f"under {THIN_PRE_RATIO:.0%} of the post window's records per month, which happens when data entry changed "
         f"at adoption and would fake a lift.",
         blocking=False,
+        pool=DUCKDB_POOL,
     )
     def _check(context: AssetCheckExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile) -> AssetCheckResult:
         parsed = assumptions.load()

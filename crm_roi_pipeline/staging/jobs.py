@@ -1,0 +1,23 @@
+"""The jobs: staging over a range of months, and the unpartitioned metrics and ROI after it."""
+
+from dagster import AssetSelection, define_asset_job
+
+from crm_roi_pipeline.staging.partitions import monthly_partitions
+
+STAGING_JOB = "stage_crm"
+METRICS_JOB = "publish_metrics"
+# What `crm-roi run` executes, in order: staging as one run over the chosen months, then metrics and ROI.
+RUN_ORDER = [STAGING_JOB, METRICS_JOB]
+
+stage_crm_job = define_asset_job(
+    STAGING_JOB,
+    selection=AssetSelection.groups("staging"),
+    partitions_def=monthly_partitions,
+    description="Stage deals, leads, activities and spend from every configured source into crm.*.",
+)
+
+publish_metrics_job = define_asset_job(
+    METRICS_JOB,
+    selection=AssetSelection.groups("metrics", "roi"),
+    description="Recompute metrics.* from crm.*, then roi.* and the ROI report.",
+)
