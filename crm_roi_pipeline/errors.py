@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 
 class CrmRoiError(Exception):
     """A problem in the user's inputs or settings (not a bug): its message is shown as it is."""
@@ -22,3 +24,18 @@ class InputFileError(CrmRoiError):
         super().__init__(message)
         self.file = file
         self.row = row
+
+
+def user_errors(fn):
+    """Inputs and settings problems fail a Dagster step in plain words, without our stack trace."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from dagster import Failure
+
+        try:
+            return fn(*args, **kwargs)
+        except CrmRoiError as exc:
+            raise Failure(description=str(exc), allow_retries=False) from None
+
+    return wrapper

@@ -10,14 +10,13 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AutomationCondition,
-    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
     asset_check,
 )
 
-from crm_roi_pipeline.errors import CrmRoiError
+from crm_roi_pipeline.errors import user_errors
 from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet
 from crm_roi_pipeline.metrics import compute
 from crm_roi_pipeline.metrics.charts import fmt_month, monthly_chart
@@ -43,18 +42,6 @@ def _window_metadata(windows: Windows) -> dict:
     }
 
 
-def _user_errors(fn):
-    """Inputs and settings problems fail the asset in plain words, without our stack trace."""
-
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except CrmRoiError as exc:
-            raise Failure(description=str(exc), allow_retries=False) from None
-
-    return wrapper
-
-
 def _fmt(value, name: str, change: bool = False) -> str:
     if value is None:
         return "—"
@@ -67,23 +54,31 @@ def _fmt(value, name: str, change: bool = False) -> str:
     return f"{value:,.2f}"
 
 
-@asset(
-    key=AssetKey(["metrics", "monthly"]),
-    deps=[AssetDep(key) for key in STAGING_KEYS],
-    group_name="metrics",
-    kinds={"duckdb"},
-    automation_condition=AFTER_ANY_INGESTION,
-    pool=DUCKDB_POOL,
-    freshness_policy=NIGHTLY_FRESHNESS,
-    description="Every figure of METRICS.md per calendar month, from the first month with data to the current "
-    "month (that of as_of), each month labelled pre, transition or post.",
-    metadata={"dagster/table_name": "metrics.monthly"},
+def _metrics_asset(name: str, description: str, after: tuple[AssetKey, ...] = ()):
+    """A table of the `metrics` schema, recomputed whole from crm.* after any ingestion."""
+    return asset(
+        key=AssetKey(["metrics", name]),
+        deps=[AssetDep(key) for key in (*after, *STAGING_KEYS)],
+        group_name="metrics",
+        kinds={"duckdb"},
+        automation_condition=AFTER_ANY_INGESTION,
+        pool=DUCKDB_POOL,
+        freshness_policy=NIGHTLY_FRESHNESS,
+        description=description,
+        metadata={"dagster/table_name": f"metrics.{name}"},
+    )
+
+
+@_metrics_asset(
+    "monthly",
+    "Every figure of METRICS.md per calendar month, from the first month with data to the current month (that "
+    "of as_of), each month labelled pre, transition or post.",
 )
 def metrics_monthly(context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile) -> MaterializeResult:
     return _monthly(context, warehouse, assumptions)
 
 
-@_user_errors
+@user_errors
 def _monthly(context, warehouse, assumptions) -> MaterializeResult:
     parsed = assumptions.load()
     with warehouse.get_connection() as conn:
@@ -112,17 +107,11 @@ def _monthly(context, warehouse, assumptions) -> MaterializeResult:
     )
 
 
-@asset(
-    key=AssetKey(["metrics", "adoption"]),
-    deps=[AssetDep(AssetKey(["metrics", "monthly"])), *[AssetDep(key) for key in STAGING_KEYS]],
-    group_name="metrics",
-    kinds={"duckdb"},
-    automation_condition=AFTER_ANY_INGESTION,
-    pool=DUCKDB_POOL,
-    freshness_policy=NIGHTLY_FRESHNESS,
-    description="Pre versus post adoption, one row per figure: counts and sums per month (window total / N), "
-    "rates, averages and medians pooled over each window.",
-    metadata={"dagster/table_name": "metrics.adoption"},
+@_metrics_asset(
+    "adoption",
+    "Pre versus post adoption, one row per figure: counts and sums per month (window total / N), rates, "
+    "averages and medians pooled over each window.",
+    after=(AssetKey(["metrics", "monthly"]),),  # its chart plots metrics.monthly
 )
 def metrics_adoption(
     context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile, reports: Reports
@@ -130,7 +119,7 @@ def metrics_adoption(
     return _adoption(context, warehouse, assumptions, reports)
 
 
-@_user_errors
+@user_errors
 def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
     parsed = assumptions.load()
     with warehouse.get_connection() as conn:
@@ -185,23 +174,16 @@ def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
     return MaterializeResult(metadata=metadata)
 
 
-@asset(
-    key=AssetKey(["metrics", "lead_sources"]),
-    deps=[AssetDep(key) for key in STAGING_KEYS],
-    group_name="metrics",
-    kinds={"duckdb"},
-    automation_condition=AFTER_ANY_INGESTION,
-    pool=DUCKDB_POOL,
-    freshness_policy=NIGHTLY_FRESHNESS,
-    description="Pre versus post adoption per lead source: counts and sums per month, rates pooled. A deal's "
-    "source is its own, else its converting lead's, else its named lead's, else Unknown.",
-    metadata={"dagster/table_name": "metrics.lead_sources"},
+@_metrics_asset(
+    "lead_sources",
+    "Pre versus post adoption per lead source: counts and sums per month, rates pooled. A deal's source is its "
+    "own, else its converting lead's, else its named lead's, else Unknown.",
 )
 def metrics_lead_sources(context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile) -> MaterializeResult:
     return _lead_sources(context, warehouse, assumptions)
 
 
-@_user_errors
+@user_errors
 def _lead_sources(context, warehouse, assumptions) -> MaterializeResult:
     parsed = assumptions.load()
     with warehouse.get_connection() as conn:

@@ -8,13 +8,12 @@ from dagster import (
     AssetKey,
     AssetSpec,
     AutomationCondition,
-    Failure,
     MaterializeResult,
     MetadataValue,
     multi_asset,
 )
 
-from crm_roi_pipeline.errors import CrmRoiError
+from crm_roi_pipeline.errors import CrmRoiError, user_errors
 from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet
 from crm_roi_pipeline.metrics import compute
 from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
@@ -50,10 +49,8 @@ def _spec(key: AssetKey, description: str) -> AssetSpec:
     pool=DUCKDB_POOL,
 )
 def roi(context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile, reports: Reports):
-    try:
-        yield from _roi(context, warehouse, assumptions, reports)
-    except CrmRoiError as exc:
-        raise Failure(description=str(exc), allow_retries=False) from None
+    # Computed whole before the first result is yielded, so a failure happens before any output.
+    yield from _roi(context, warehouse, assumptions, reports)
 
 
 def _measured(rows: dict[str, tuple]) -> Measured:
@@ -69,7 +66,8 @@ def _measured(rows: dict[str, tuple]) -> Measured:
     )
 
 
-def _roi(context, warehouse, assumptions, reports):
+@user_errors
+def _roi(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
     parsed = assumptions.load()
     with warehouse.get_connection() as conn:
         compute.build_facts(conn, parsed)
@@ -118,7 +116,7 @@ def _roi(context, warehouse, assumptions, reports):
         f"payback {report.number(model.payback_months, 'months')}; report {path}"
     )
     swing = _largest_swing(sens)
-    yield MaterializeResult(
+    return [MaterializeResult(
         asset_key=SUMMARY,
         metadata={
             "headline": MetadataValue.md(report.headline_markdown(model)),
@@ -132,17 +130,15 @@ def _roi(context, warehouse, assumptions, reports):
             ),
             "dagster/row_count": MetadataValue.int(len(model.summary())),
         },
-    )
-    yield MaterializeResult(
+    ), MaterializeResult(
         asset_key=CASHFLOWS,
         metadata={"cash_flows": MetadataValue.md(report.cashflow_markdown(model)),
                   "dagster/row_count": MetadataValue.int(len(model.flows))},
-    )
-    yield MaterializeResult(
+    ), MaterializeResult(
         asset_key=SENSITIVITY,
         metadata={"dagster/row_count": MetadataValue.int(len(sens)),
                   "largest_swing": MetadataValue.text(swing)},
-    )
+    )]
 
 
 def _largest_swing(rows: list[tuple]) -> str:

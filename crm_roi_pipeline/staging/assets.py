@@ -13,7 +13,6 @@ from dagster import (
     AssetsDefinition,
     BackfillPolicy,
     BetaWarning,
-    Failure,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -21,7 +20,7 @@ from dagster import (
     asset,
 )
 
-from crm_roi_pipeline.errors import CrmRoiError
+from crm_roi_pipeline.errors import user_errors
 from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS
 from crm_roi_pipeline.resources import (
     AssumptionsFile,
@@ -102,16 +101,13 @@ def build_staging_asset(entity: str) -> AssetsDefinition:
         salesforce: SalesforceResource,
         hubspot: HubSpotResource,
     ) -> MaterializeResult:
-        try:
-            return _stage_entity(context, entity, warehouse, settings, assumptions, salesforce, hubspot)
-        except CrmRoiError as exc:
-            # The user's problem, in plain words in the UI, without a stack trace of ours.
-            raise Failure(description=str(exc), allow_retries=False) from None
+        return _stage_entity(context, entity, warehouse, settings, assumptions, salesforce, hubspot)
 
     _stage.__name__ = f"crm_{entity}"
     return _stage
 
 
+@user_errors
 def _stage_entity(
     context: AssetExecutionContext,
     entity: str,
