@@ -137,6 +137,7 @@ class SalesforceResource(ConfigurableResource):
     retries: int = Field(default=5, description="attempts per call on transient faults")
     retry_wait_seconds: float = Field(default=2.0, description="first backoff wait; doubles each retry")
     bulk_poll_seconds: float = Field(default=5.0, description="wait between Bulk 2.0 job status polls")
+    bulk_page_size: int = Field(default=50_000, description="records per Bulk 2.0 result page (Sforce-Locator)")
 
     def credentials(self):
         from crm_roi_pipeline.sources.salesforce.client import Credentials
@@ -157,7 +158,7 @@ class SalesforceResource(ConfigurableResource):
         def connect() -> SalesforceClient:
             return SalesforceClient(
                 credentials, retries=self.retries, retry_wait_seconds=self.retry_wait_seconds,
-                bulk_poll_seconds=self.bulk_poll_seconds,
+                bulk_poll_seconds=self.bulk_poll_seconds, bulk_page_size=self.bulk_page_size,
             )
 
         settings = SalesforceSettings(

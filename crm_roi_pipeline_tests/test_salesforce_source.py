@@ -123,9 +123,12 @@ def test_bulk_api_gives_the_same_rows_as_rest(project, org, tmp_path):
     rest = project.query("SELECT * EXCLUDE (loaded_from) FROM crm.deals ORDER BY deal_id")
     (tmp_path / "bulk").mkdir()
     bulk_project = type(project)(tmp_path / "bulk")
-    result = _stage(bulk_project, org, bulk_threshold=0)
+    result = _stage(bulk_project, org, bulk_threshold=0, bulk_page_size=2)
     assert bulk_project.query("SELECT * EXCLUDE (loaded_from) FROM crm.deals ORDER BY deal_id") == rest
-    assert any(job.state == "JobComplete" for job in org.jobs.values())
+    # The job went InProgress, then JobComplete; its 4 March opportunities came in pages of 2 (Sforce-Locator).
+    job = next(j for j in org.jobs.values() if j.object == "Opportunity" and "COUNT" not in j.query)
+    assert "InProgress" in job.states_seen and job.state == "JobComplete"
+    assert sum(1 for method, path in org.requests if f"/jobs/query/{job.id}/results" in path) == 2
     assert "Bulk API 2.0" in _metadata(result, "deals")["files"].value
 
 
@@ -250,3 +253,21 @@ def test_secrets_never_reach_the_database_or_the_run_metadata(project, org):
     events = json.dumps([str(e.event_specific_data) + str(e.message) for e in result.all_events])
     for secret in secrets:
         assert secret not in events
+
+
+def test_client_credentials_flow(project, org):
+    _stage(project, org, username=None, password=None, security_token=None)
+    assert project.query("SELECT count(*) FROM crm.deals") == [(4,)]
+
+
+def test_multi_currency_amounts_use_the_dated_rate_of_the_month(project, org):
+    # Rates against the corporate currency (USD): 1 USD = 0.9 EUR from 2024-01-01, so 1 EUR = 1 / 0.9 USD.
+    org.add("DatedConversionRate", IsoCode="USD", ConversionRate=1.0, StartDate="2020-01-01", NextStartDate=None)
+    org.add("DatedConversionRate", IsoCode="EUR", ConversionRate=0.8, StartDate="2023-01-01", NextStartDate="2024-01-01")
+    org.add("DatedConversionRate", IsoCode="EUR", ConversionRate=0.9, StartDate="2024-01-01", NextStartDate=None)
+    deal = next(r for r in org.records("Opportunity") if r["Name"] == "Beta new")
+    org.update("Opportunity", deal["Id"], CurrencyIsoCode="EUR", Amount=900.0)
+    _stage(project, org)
+    # Closed 2024-03-25: March's rate, 900 EUR / 0.9 = 1,000 USD.
+    assert project.query("SELECT currency, amount, amount_reporting FROM crm.deals WHERE name = 'Beta new'") == [
+        ("EUR", 900.0, pytest.approx(1000.0))]
