@@ -79,7 +79,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from crm_roi_pipeline.resources import AssumptionsFile
-    from crm_roi_pipeline.settings import DEFAULTS, env_setting, parse_sources
+    from crm_roi_pipeline.settings import env_setting, parse_sources
 
     # Settings are checked here too, so a typo costs a second rather than a Dagster run.
     sources = parse_sources(env_setting("CRM_ROI_SOURCE"))

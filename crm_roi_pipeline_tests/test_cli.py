@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import duckdb
-import pytest
 
 from crm_roi_pipeline_tests.conftest import ASSUMPTIONS, FIXTURES, REPO
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import html
 import re
 import shutil
-import textwrap
 
 import pytest
 from dagster import materialize
@@ -15,7 +14,7 @@ from crm_roi_pipeline.resources import Reports
 from crm_roi_pipeline.roi.assets import REPORT_FILE, roi_assets
 from crm_roi_pipeline.roi.model import Measured, build_model, sensitivity
 from crm_roi_pipeline.settings import Assumptions
-from crm_roi_pipeline_tests.conftest import REPO, failure_message
+from crm_roi_pipeline_tests.conftest import REPO
 
 BASE = dict(
     adoption_date="2024-01-01", transition_months=0, window_months=12, reporting_currency="USD",

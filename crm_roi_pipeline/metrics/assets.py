@@ -1,7 +1,6 @@
 """`metrics/monthly`, `metrics/adoption`, `metrics/lead_sources`: the figures of METRICS.md, published in
 DuckDB after every ingestion. Unpartitioned: they are recomputed whole from `crm.*`, which takes seconds."""
 
-import datetime as dt
 
 from dagster import (
     AssetCheckResult,

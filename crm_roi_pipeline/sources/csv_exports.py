@@ -181,7 +181,7 @@ def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> s
             # A flag column that exists but is empty means false (Salesforce writes true as 1, false as nothing);
             # a flag column that does not exist is unknown and left to a rule downstream.
             if name in ("is_won", "is_closed") and has_stage_map and not given:
-                expr = f"_stage_class = 'won'" if name == "is_won" else "_stage_class IN ('won', 'lost')"
+                expr = "_stage_class = 'won'" if name == "is_won" else "_stage_class IN ('won', 'lost')"
                 expr = f"CASE WHEN _stage_class IS NULL THEN NULL ELSE {expr} END"
             elif given:
                 expr = f"CASE WHEN {col} IS NULL THEN FALSE ELSE crm_bool({col}) END"
