@@ -43,12 +43,20 @@ class CsvSource:
 
     def load(self, conn: duckdb.DuckDBPyConnection, entity: str, raw_table: str, first=None, last=None,
              reporting_currency=None) -> SourceLoad:
-        """The whole folder is read whatever the months: an export is one file, and the writer keeps the
-        run's months only."""
+        """Every file is read whole (an export is one file), and only the rows the run can write are typed:
+        those of its months, and those that belong to no partition (their rejects are rewritten by every run)."""
+        from crm_roi_pipeline.staging.partitions import HISTORY_START, last_partition_month
+
         prepare_lookups(conn)
         csv_exports.load_fx_rates(conn, self.plan)
         csv_exports.load_lookups(conn, self.plan)
-        files = csv_exports.load_entity(conn, self.plan, entity, raw_table)
+        scope = None
+        if first is not None and last is not None:
+            scope = (
+                f"(_month IS NULL OR _month BETWEEN DATE '{first}' AND DATE '{last}' "
+                f"OR _month < DATE '{HISTORY_START}' OR _month > DATE '{last_partition_month()}')"
+            )
+        files = csv_exports.load_entity(conn, self.plan, entity, raw_table, scope)
         return SourceLoad(
             source=self.name,
             files=[(f.name, f.mapping.kind) for f in files],

@@ -17,7 +17,7 @@ from pathlib import Path
 import duckdb
 
 from crm_roi_pipeline.errors import InputFileError
-from crm_roi_pipeline.sources.fields import LIST_VALUED, fields_of
+from crm_roi_pipeline.sources.fields import LIST_VALUED, MONTH_FIELD, fields_of
 from crm_roi_pipeline.sources.mappings import (
     CANONICAL_FILES,
     SALESFORCE_LOOKUPS,
@@ -236,10 +236,19 @@ def _paths(path: Path | list[Path]) -> str:
     return _sql_str(str(path))
 
 
-def load_entity(conn: duckdb.DuckDBPyConnection, plan: FolderPlan, entity: str, table: str) -> list[ResolvedFile]:
-    """Read every file of `entity` into the temporary table `table`; return the files read."""
+def load_entity(
+    conn: duckdb.DuckDBPyConnection, plan: FolderPlan, entity: str, table: str, scope: str | None = None
+) -> list[ResolvedFile]:
+    """Read every file of `entity` into the temporary table `table`; return the files read.
+
+    `scope` (SQL on `_month`) keeps only the rows a run can write: typing and checking the rest would only
+    be thrown away, which made re-running one month cost as much as the whole history."""
     files = plan.files_for(entity)
+    month = _ident(MONTH_FIELD[entity])
     selects = [select_file_sql(f, read_csv_sql(f.path), i) for i, f in enumerate(files)]
+    if scope:
+        row_month = f"date_trunc('month', {month})::DATE"
+        selects = [f"SELECT * FROM ({sql}) WHERE {scope.replace('_month', row_month)}" for sql in selects]
     if not selects:
         return []
     try:
