@@ -62,10 +62,13 @@ def build_facts(conn: duckdb.DuckDBPyConnection, assumptions: Assumptions) -> No
 
 
 def first_data_month(conn: duckdb.DuckDBPyConnection) -> dt.date | None:
-    """The earliest month holding a deal's created_at, a deal's closed_at or a lead's created_at."""
+    """The earliest month holding a deal's created_at, a deal's closed_at or a lead's created_at.
+
+    Read from crm.* directly (three aggregates), so the windows cost nothing to those that need only them."""
     return conn.execute(
-        "SELECT min(m) FROM (SELECT min(created_month) AS m FROM _deals UNION ALL SELECT min(closed_month) FROM _deals "
-        "UNION ALL SELECT min(created_month) FROM _leads)"
+        "SELECT min(m)::DATE FROM (SELECT date_trunc('month', min(created_at)) AS m FROM crm.deals "
+        "UNION ALL SELECT date_trunc('month', min(closed_at)) FROM crm.deals "
+        "UNION ALL SELECT date_trunc('month', min(created_at)) FROM crm.leads)"
     ).fetchone()[0]
 
 

@@ -70,7 +70,6 @@ def _measured(rows: dict[str, tuple]) -> Measured:
 def _roi(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
     parsed = assumptions.load()
     with warehouse.get_connection() as conn:
-        compute.build_facts(conn, parsed)
         windows = compute.windows_for(conn, parsed)
         windows.require()
         if not compute.has_table(conn, "metrics", "adoption"):

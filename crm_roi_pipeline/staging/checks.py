@@ -104,7 +104,6 @@ def _completeness(entity: str) -> AssetChecksDefinition:
                     f"SELECT date_trunc('month', {month_field})::DATE, count(*) FROM crm.{entity} GROUP BY 1"
                 ).fetchall()
             )
-            compute.build_facts(conn, parsed)
             windows = compute.windows_for(conn, parsed)
         return completeness_result(counts, windows)
 
