@@ -169,8 +169,6 @@ def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> s
         else:
             expr = "NULL::VARCHAR"
         texts.append(f"{expr} AS {_ident(name)}")
-    mapped = [n for n in kinds if n in mapping.constants or n in resolved.columns]
-    raw_json = "json_object(" + ", ".join(f"{_sql_str(n)}, {_ident(n)}" for n in mapped) + ")"
 
     has_stage_map = mapping.stages is not None or mapping.stage_default is not None
     typed = []
@@ -205,7 +203,7 @@ def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> s
     file_label = resolved.name + (f" (mapped by {resolved.mapping_file.name})" if resolved.mapping_file else "")
     return f"""
         SELECT {', '.join(typed)},
-               _raw, _row,
+               _row,
                {_sql_str(resolved.name)} AS _file,
                {_sql_str(file_label)} AS _file_label,
                {file_order} AS _file_order,
@@ -213,7 +211,7 @@ def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> s
         FROM (
             SELECT *{stage_cols}
             FROM (
-                SELECT {', '.join(texts)}, {raw_json} AS _raw, row_number() OVER () AS _row
+                SELECT {', '.join(texts)}, row_number() OVER () AS _row
                 FROM {relation}
             )
         )"""

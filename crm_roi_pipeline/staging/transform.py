@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 
 from crm_roi_pipeline.settings import Assumptions
-from crm_roi_pipeline.sources.fields import ID_FIELD, MONTH_FIELD, fields_of
+from crm_roi_pipeline.sources.fields import FIELDS, ID_FIELD, MONTH_FIELD, fields_of
 
 _SQL = Path(__file__).parent / "sql"
 _KIND_WORDS = {"bool": "true/false", "number": "a number", "timestamp": "a date"}
@@ -157,3 +157,13 @@ def build_staged(
 def final_select(entity: str, loaded_from: str) -> str:
     """The SELECT list producing `crm.<entity>`'s columns from a staged table aliased `d`."""
     return sql_file(f"final_{entity}.sql").format(loaded_from=_lit(loaded_from))
+
+
+def raw_json_sql(entity: str, alias: str = "d") -> str:
+    """The mapped fields of a row as the input wrote them, as JSON (fields the input left empty, or did not
+    map, are left out). Built only for rejects: building it for every row cost more than the rejects are worth."""
+    entries = []
+    for name, kind in FIELDS[entity].items():  # source_system has a column of its own in crm.rejects
+        text = f"{alias}.{name}__txt" if kind in _KIND_WORDS else f"{alias}.{name}"
+        entries.append(f"{{'k': '{name}', 'v': {text}::VARCHAR}}")
+    return f"to_json(map_from_entries(list_filter([{', '.join(entries)}], lambda e: e.v IS NOT NULL)))"

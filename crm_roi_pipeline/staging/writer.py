@@ -16,7 +16,7 @@ import duckdb
 
 from crm_roi_pipeline.settings import API_SOURCES
 from crm_roi_pipeline.sources.fields import ID_FIELD, MONTH_FIELD
-from crm_roi_pipeline.staging.transform import final_select
+from crm_roi_pipeline.staging.transform import final_select, raw_json_sql
 
 
 @dataclass
@@ -81,7 +81,7 @@ def _insert(
     result.rejected += conn.execute(
         f"""INSERT INTO crm.rejects BY NAME
             SELECT ? AS entity, source_system, ? AS loaded_from, _month AS partition_month,
-                   {id_field} AS source_id, _reason AS reason, _raw AS raw,
+                   {id_field} AS source_id, _reason AS reason, {raw_json_sql(entity)} AS raw,
                    ? AS run_id, _file AS source_file, _row AS source_row
             FROM {staged_table} AS d
             WHERE _reason IS NOT NULL AND {reject_where}""",
