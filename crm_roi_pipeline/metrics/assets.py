@@ -41,6 +41,17 @@ def _window_metadata(windows: Windows) -> dict:
     }
 
 
+def _too_recent_to_convert(waiting: dict[str, int], days: int) -> dict:
+    """METRICS.md: leads created less than the conversion window before as_of cannot have converted yet; the
+    metadata says when a window holds such leads."""
+    if not any(waiting.values()):
+        return {}
+    return {"leads_too_recent_to_convert": MetadataValue.md(
+        f"Leads created less than {days} days before as_of cannot have converted yet: pre window "
+        f"{waiting['pre']:,}, post window {waiting['post']:,}. That window's conversion rate is low by that much."
+    )}
+
+
 def _fmt(value, name: str, change: bool = False) -> str:
     if value is None:
         return "—"
@@ -156,11 +167,7 @@ def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
         "comparison": MetadataValue.md("\n".join(table)),
         **_window_metadata(windows),
     }
-    if any(waiting.values()):
-        metadata["leads_too_recent_to_convert"] = MetadataValue.md(
-            f"Leads created less than {parsed.conversion_window_days} days before as_of cannot have converted yet: "
-            f"pre window {waiting['pre']:,}, post window {waiting['post']:,}. Their window's conversion rate is low by that much."
-        )
+    metadata |= _too_recent_to_convert(waiting, parsed.conversion_window_days)
     if monthly:
         chart = monthly_chart(
             [{"month": m, "won_revenue": r, "win_rate": w, "median_days_to_close": d} for m, r, w, d in monthly],
@@ -209,11 +216,7 @@ def _lead_sources(context, warehouse, assumptions) -> MaterializeResult:
         "by_source": MetadataValue.md("\n".join(table)),
         **_window_metadata(windows),
     }
-    if any(waiting.values()):
-        metadata["leads_too_recent_to_convert"] = MetadataValue.text(
-            f"pre window {waiting['pre']:,}, post window {waiting['post']:,} leads created less than "
-            f"{parsed.conversion_window_days} days before as_of"
-        )
+    metadata |= _too_recent_to_convert(waiting, parsed.conversion_window_days)
     return MaterializeResult(metadata=metadata)
 
 
