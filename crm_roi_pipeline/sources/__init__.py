@@ -72,7 +72,4 @@ def open_source(name: str, *, csv_dir: Path, salesforce=None, hubspot=None, work
         return salesforce.source(workdir)
     if name == "hubspot" and hubspot is not None:
         return hubspot.source(workdir)
-    raise SettingsError(
-        f"CRM_ROI_SOURCE names '{name}', whose connector is not part of this release yet; use csv "
-        f"(with the {name} exports in CRM_ROI_CSV_DIR) until it lands."
-    )
+    raise SettingsError(f"CRM_ROI_SOURCE names '{name}', but no {name} resource is configured in the Definitions.")
