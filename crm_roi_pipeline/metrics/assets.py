@@ -41,6 +41,22 @@ def _window_metadata(windows: Windows) -> dict:
     }
 
 
+def _comparable(conn, parsed, *, require: bool) -> Windows:
+    """Facts and windows, as every metrics asset starts; `require` fails when a window is empty."""
+    compute.build_facts(conn, parsed)
+    windows = compute.windows_for(conn, parsed)
+    if require:
+        windows.require()
+    return windows
+
+
+def _publish(conn, warehouse: Warehouse, table: str, select: str):
+    """Replace a metrics table with `select`, and its Parquet copy for readers."""
+    conn.execute("CREATE SCHEMA IF NOT EXISTS metrics")
+    conn.execute(f"CREATE OR REPLACE TABLE {table} AS {select}")
+    return publish_parquet(conn, table, warehouse.path.parent / "published")
+
+
 def _too_recent_to_convert(waiting: dict[str, int], days: int) -> dict:
     """METRICS.md: leads created less than the conversion window before as_of cannot have converted yet; the
     metadata says when a window holds such leads."""
@@ -92,12 +108,8 @@ def metrics_monthly(context: AssetExecutionContext, warehouse: Warehouse, assump
 def _monthly(context, warehouse, assumptions) -> MaterializeResult:
     parsed = assumptions.load()
     with warehouse.get_connection() as conn:
-        compute.build_facts(conn, parsed)
-        windows = compute.windows_for(conn, parsed)
-        select = compute.monthly_sql(conn, windows)
-        conn.execute("CREATE SCHEMA IF NOT EXISTS metrics")
-        conn.execute(f"CREATE OR REPLACE TABLE metrics.monthly AS {select}")
-        published = publish_parquet(conn, "metrics.monthly", warehouse.path.parent / "published")
+        windows = _comparable(conn, parsed, require=False)
+        published = _publish(conn, warehouse, "metrics.monthly", compute.monthly_sql(conn, windows))
         recent = conn.execute(
             "SELECT month, period, win_count, win_rate, won_revenue, median_days_to_close FROM metrics.monthly "
             "ORDER BY month DESC LIMIT 12"
@@ -133,9 +145,7 @@ def metrics_adoption(
 def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
     parsed = assumptions.load()
     with warehouse.get_connection() as conn:
-        compute.build_facts(conn, parsed)
-        windows = compute.windows_for(conn, parsed)
-        windows.require()
+        windows = _comparable(conn, parsed, require=True)
         rows = compute.adoption_rows(conn, windows)
         waiting = compute.unconverted_yet(conn, windows, parsed.conversion_window_days)
         conn.execute("CREATE SCHEMA IF NOT EXISTS metrics")
@@ -193,14 +203,9 @@ def metrics_lead_sources(context: AssetExecutionContext, warehouse: Warehouse, a
 def _lead_sources(context, warehouse, assumptions) -> MaterializeResult:
     parsed = assumptions.load()
     with warehouse.get_connection() as conn:
-        compute.build_facts(conn, parsed)
-        windows = compute.windows_for(conn, parsed)
-        windows.require()
-        select = compute.lead_source_sql(conn, windows)
+        windows = _comparable(conn, parsed, require=True)
         waiting = compute.unconverted_yet(conn, windows, parsed.conversion_window_days)
-        conn.execute("CREATE SCHEMA IF NOT EXISTS metrics")
-        conn.execute(f"CREATE OR REPLACE TABLE metrics.lead_sources AS {select}")
-        publish_parquet(conn, "metrics.lead_sources", warehouse.path.parent / "published")
+        _publish(conn, warehouse, "metrics.lead_sources", compute.lead_source_sql(conn, windows))
         rows = conn.execute(
             "SELECT period, lead_source, leads_created, lead_conversion_rate, win_rate, won_revenue, cac "
             "FROM metrics.lead_sources"
