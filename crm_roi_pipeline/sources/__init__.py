@@ -65,6 +65,11 @@ class CsvSource:
         )
 
 
+    def check_staged(self, conn: duckdb.DuckDBPyConnection, entity: str, staged_table: str) -> None:
+        """Fail, before anything is written, on values that mean a whole file is being misread."""
+        csv_exports.fail_on_unreadable(conn, entity, staged_table)
+
+
 def open_source(name: str, *, csv_dir: Path, salesforce=None, hubspot=None, workdir: Path | None = None):
     if name == "csv":
         return CsvSource(csv_dir)

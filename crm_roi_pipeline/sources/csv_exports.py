@@ -150,7 +150,7 @@ def _stage_sql(mapping: FileMapping) -> str:
 
 
 def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> str:
-    """One SELECT that turns a file (or any relation of text columns) into typed canonical fields."""
+    """One SELECT that turns a file (a relation from `text_table`) into typed canonical fields."""
     mapping = resolved.mapping
     kinds = fields_of(mapping.entity)
     texts = []
@@ -211,7 +211,7 @@ def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> s
         FROM (
             SELECT *{stage_cols}
             FROM (
-                SELECT {', '.join(texts)}, row_number() OVER () AS _row
+                SELECT {', '.join(texts)}, {ROW_COLUMN} AS _row
                 FROM {relation}
             )
         )"""
@@ -228,6 +228,29 @@ def read_csv_sql(path: Path | list[Path]) -> str:
     )
 
 
+# The row's place in its file, 1 for the first row after the header; see `text_table`.
+ROW_COLUMN = "__crm_row"
+
+
+def text_table(conn: duckdb.DuckDBPyConnection, path: Path | list[Path], table: str) -> str:
+    """Read CSV file(s) as text into the temporary table `table`; return a relation numbering its rows.
+
+    The rows are numbered by `rowid`, which follows the file because DuckDB keeps insertion order on this
+    load. Numbering with `row_number() OVER ()` instead would run everything after it on one thread."""
+    conn.execute("SET preserve_insertion_order = true")
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {read_csv_sql(path)}")
+    return f"(SELECT *, rowid + 1 AS {ROW_COLUMN} FROM {table})"
+
+
+def drop_text_tables(conn: duckdb.DuckDBPyConnection, prefix: str) -> None:
+    """Drop the text copies read for one raw view (named `<view>_text_<n>`), once the view is staged."""
+    names = conn.execute(
+        "SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, ?)", [prefix]
+    ).fetchall()
+    for (name,) in names:
+        conn.execute(f"DROP TABLE IF EXISTS {name}")
+
+
 def _paths(path: Path | list[Path]) -> str:
     if isinstance(path, list):
         return "[" + ", ".join(_sql_str(str(p)) for p in path) + "]"
@@ -237,20 +260,17 @@ def _paths(path: Path | list[Path]) -> str:
 def load_entity(
     conn: duckdb.DuckDBPyConnection, plan: FolderPlan, entity: str, table: str, scope: str | None = None
 ) -> list[ResolvedFile]:
-    """Read every file of `entity` into the temporary table `table`; return the files read.
+    """Read every file of `entity` as text and define the temporary view `table` typing it; return the files.
 
-    `scope` (SQL on `_month`) keeps only the rows a run can write: typing and checking the rest would only
-    be thrown away, which made re-running one month cost as much as the whole history."""
+    The view is read once, by staging; its text tables go with `drop_text_tables(conn, table)`. `scope`
+    (SQL on `_month`) keeps only the rows a run can write: typing and checking the rest would only be thrown
+    away, which made re-running one month cost as much as the whole history."""
     files = plan.files_for(entity)
     month = _ident(MONTH_FIELD[entity])
-    selects = [select_file_sql(f, read_csv_sql(f.path), i) for i, f in enumerate(files)]
-    if scope:
-        row_month = f"date_trunc('month', {month})::DATE"
-        selects = [f"SELECT * FROM ({sql}) WHERE {scope.replace('_month', row_month)}" for sql in selects]
-    if not selects:
-        return []
+    selects = []
     try:
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS " + "\nUNION ALL BY NAME\n".join(selects))
+        for i, f in enumerate(files):
+            selects.append(select_file_sql(f, text_table(conn, f.path, f"{table}_text_{i}"), i))
     except duckdb.InvalidInputException as exc:
         # DuckDB's CSV errors name the file and line already; say what to do about them.
         raise InputFileError(
@@ -258,13 +278,20 @@ def load_entity(
             f"cannot be parsed as CSV: {str(exc).splitlines()[0]}",
             fix="save the file as comma-separated UTF-8 with one header row.",
         ) from None
-    _fail_on_unreadable(conn, entity, table, plan.folder)
+    if scope:
+        row_month = f"date_trunc('month', {month})::DATE"
+        selects = [f"SELECT * FROM ({sql}) WHERE {scope.replace('_month', row_month)}" for sql in selects]
+    if not selects:
+        return []
+    conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS " + "\nUNION ALL BY NAME\n".join(selects))
     return files
 
 
-def _fail_on_unreadable(conn: duckdb.DuckDBPyConnection, entity: str, table: str, folder: Path) -> None:
+def fail_on_unreadable(conn: duckdb.DuckDBPyConnection, entity: str, table: str) -> None:
     """Stage values a mapping does not list, and slash dates that are not month-first, stop the asset:
-    both mean the whole file is being misread, which no per-row reject would make visible enough."""
+    both mean the whole file is being misread, which no per-row reject would make visible enough.
+
+    Run on the staged table (it keeps the raw columns), before anything is written."""
     if "stage" in fields_of(entity):
         row = conn.execute(
             f"""SELECT _file, list(DISTINCT stage ORDER BY stage)[:10], min(_row), count(*)

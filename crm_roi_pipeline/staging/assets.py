@@ -30,6 +30,7 @@ from crm_roi_pipeline.resources import (
     Warehouse,
 )
 from crm_roi_pipeline.sources import open_source
+from crm_roi_pipeline.sources.csv_exports import drop_text_tables
 from crm_roi_pipeline.sources.fields import ENTITIES
 from crm_roi_pipeline.staging.partitions import HISTORY_START, last_partition_month, monthly_partitions
 from crm_roi_pipeline.staging.transform import build_staged, load_deal_types, sql_file
@@ -142,13 +143,17 @@ def _stage_entity(
     change_tables: dict[str, str | None] = {}
     cursors: dict[str, dt.datetime | None] = {}
 
-    def stage(raw: str, staged: str) -> None:
+    def stage(source, raw: str, staged: str) -> None:
         build_staged(
             conn, entity, raw, staged,
             reporting_currency=parsed.reporting_currency,
             history_start=HISTORY_START,
             last_month=last_partition,
         )
+        # The raw view is read once; its text copies would only hold memory the writes can use.
+        drop_text_tables(conn, f"{raw}_text_")
+        if hasattr(source, "check_staged"):
+            source.check_staged(conn, entity, staged)
 
     with warehouse.get_connection() as conn:
         load_deal_types(conn, parsed)
@@ -160,7 +165,7 @@ def _stage_entity(
             loads.append(load)
             staged_tables[source.name] = staged if load.loaded else None
             if load.loaded:
-                stage(raw, staged)
+                stage(source, raw, staged)
             else:
                 context.log.warning(
                     f"{entity}: the {source.name} source has no {entity} input; its rows of {months} are removed."
@@ -173,7 +178,7 @@ def _stage_entity(
                 if cursors[source.name] is not None and last == last_partition:
                     changed = source.load_changes(conn, entity, f"{raw}_changes", cursors[source.name])
                     if changed.loaded:
-                        stage(f"{raw}_changes", f"{staged}_changes")
+                        stage(source, f"{raw}_changes", f"{staged}_changes")
                         change_tables[source.name] = f"{staged}_changes"
         with transaction(conn):
             for source in sources:

@@ -117,39 +117,59 @@ def build_staged(
             FROM (SELECT *, date_trunc('month', {_HAS_RATE[entity]})::DATE AS _fx_month FROM dated) AS d
             LEFT JOIN _fx_rates AS x ON x.currency = d.currency_ AND x.month = d._fx_month"""
     reasons = ",\n                ".join(_reasons(entity, history_start, last_month))
-    if entity == "spend":
-        dedupe = "SELECT *, _problem AS _reason FROM checked"
-    else:
-        id_field = ID_FIELD[entity]
-        # Within one pull, the later row of a repeated id is the newer one: keep it, reject the others.
-        dedupe = f"""
-            SELECT * EXCLUDE (_kept_file, _kept_row, _rank),
-                   coalesce(_problem, CASE WHEN _rank > 1 THEN 'duplicate {id_field}: ' || _kept_file || ' row '
-                            || _kept_row || ' has the same id and was staged' END) AS _reason
-            FROM (
-                SELECT *,
-                       row_number() OVER w AS _rank,
-                       first_value(_file_label) OVER w AS _kept_file,
-                       first_value(_row) OVER w AS _kept_row
-                FROM checked
-                WINDOW w AS (PARTITION BY source_system, {id_field}, _problem IS NULL
-                             ORDER BY _file_order DESC, _row DESC)
-            )"""
+    # Every row carries its own _row and _file, so no statement here needs insertion order; without it
+    # DuckDB builds the table on every core.
+    conn.execute("SET preserve_insertion_order = false")
+    try:
+        conn.execute(
+            f"""
+            CREATE OR REPLACE TEMP TABLE {staged_table} AS
+            WITH derived AS ({derive}),
+            dated AS (
+                SELECT *, date_trunc('month', {month_field})::DATE AS _month{extra} FROM derived
+            ),
+            rated AS ({rate_cte}),
+            checked AS (
+                SELECT *, nullif(concat_ws('; ',
+                    {reasons}
+                ), '') AS _problem
+                FROM rated
+            )
+            SELECT *, _problem AS _reason FROM checked
+            """
+        )
+        if entity != "spend":
+            _reject_duplicates(conn, staged_table, ID_FIELD[entity])
+    finally:
+        conn.execute("RESET preserve_insertion_order")
+
+
+def _reject_duplicates(conn: duckdb.DuckDBPyConnection, staged_table: str, id_field: str) -> None:
+    """Within one pull, the later row of a repeated id is the newer one: keep it, reject the others.
+
+    Ranking only the ids that repeat (found by a hash aggregate) rather than windowing over every row:
+    sorting millions of wide rows for the few duplicates an export has cost more than typing them."""
     conn.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {staged_table} AS
-        WITH derived AS ({derive}),
-        dated AS (
-            SELECT *, date_trunc('month', {month_field})::DATE AS _month{extra} FROM derived
-        ),
-        rated AS ({rate_cte}),
-        checked AS (
-            SELECT *, nullif(concat_ws('; ',
-                {reasons}
-            ), '') AS _problem
-            FROM rated
-        )
-        {dedupe}
+        UPDATE {staged_table} AS s
+        SET _reason = 'duplicate {id_field}: ' || k._kept_file || ' row ' || k._kept_row
+                      || ' has the same id and was staged'
+        FROM (
+            SELECT source_system, {id_field}, _file_order, _row,
+                   row_number() OVER w AS _rank,
+                   first_value(_file_label) OVER w AS _kept_file,
+                   first_value(_row) OVER w AS _kept_row
+            FROM {staged_table}
+            SEMI JOIN (
+                SELECT source_system, {id_field} FROM {staged_table}
+                WHERE _problem IS NULL
+                GROUP BY ALL HAVING count(*) > 1
+            ) USING (source_system, {id_field})
+            WHERE _problem IS NULL
+            WINDOW w AS (PARTITION BY source_system, {id_field} ORDER BY _file_order DESC, _row DESC)
+        ) AS k
+        WHERE k._rank > 1 AND s.source_system = k.source_system AND s.{id_field} = k.{id_field}
+          AND s._file_order = k._file_order AND s._row = k._row
         """
     )
 

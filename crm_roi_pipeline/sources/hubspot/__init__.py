@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from crm_roi_pipeline.sources import SourceLoad, prepare_lookups
-from crm_roi_pipeline.sources.csv_exports import read_csv_sql, select_file_sql
+from crm_roi_pipeline.sources.csv_exports import select_file_sql, text_table
 from crm_roi_pipeline.sources.hubspot.client import HubSpotClient
 from crm_roi_pipeline.sources.mappings import HUBSPOT_EXPORTS, resolve_columns
 
@@ -159,7 +159,8 @@ class HubSpotSource:
         mapping = HUBSPOT_EXPORTS[entity]
         mapping = mapping.__class__(**{**mapping.__dict__, "columns": {**mapping.columns, "is_deleted": ("archived",)}})
         resolved = resolve_columns(Path("HubSpot API"), COLUMNS[entity], mapping, None)
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE {raw_table} AS {select_file_sql(resolved, read_csv_sql([path]), 0)}")
+        relation = text_table(conn, [path], f"{raw_table}_text_0")
+        conn.execute(f"CREATE OR REPLACE TEMP VIEW {raw_table} AS {select_file_sql(resolved, relation, 0)}")
 
     def _lookups(self, conn: duckdb.DuckDBPyConnection) -> None:
         prepare_lookups(conn)

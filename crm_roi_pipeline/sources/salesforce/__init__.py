@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from crm_roi_pipeline.sources import SourceLoad, prepare_lookups
-from crm_roi_pipeline.sources.csv_exports import read_csv_sql, select_file_sql
+from crm_roi_pipeline.sources.csv_exports import read_csv_sql, select_file_sql, text_table
 from crm_roi_pipeline.sources.mappings import SALESFORCE_OBJECTS, FileMapping, resolve_columns
 from crm_roi_pipeline.sources.salesforce.client import (
     SalesforceClient,
@@ -161,10 +161,10 @@ class SalesforceSource:
             _, mapping = self._select(pull.sobject)
             label = Path(f"{pull.sobject} (Salesforce {pull.path})")
             resolved = resolve_columns(label, pull.fields, mapping, None)
-            relation = read_csv_sql(pull.files)
+            relation = text_table(conn, pull.files, f"{raw_table}_text_{order}")
             selects.append(select_file_sql(resolved, relation, order))
         if selects:
-            conn.execute(f"CREATE OR REPLACE TEMP TABLE {raw_table} AS " + "\nUNION ALL BY NAME\n".join(selects))
+            conn.execute(f"CREATE OR REPLACE TEMP VIEW {raw_table} AS " + "\nUNION ALL BY NAME\n".join(selects))
 
     def _lookups(self, conn: duckdb.DuckDBPyConnection, folder: Path) -> None:
         prepare_lookups(conn)
