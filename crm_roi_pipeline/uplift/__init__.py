@@ -1,0 +1,1 @@
+"""Uplift statistics: counterfactuals, intervals, placebo tests and staggered rollouts, as pure functions."""
