@@ -7,6 +7,7 @@ import os
 from dagster import Definitions, EnvVar
 
 from crm_roi_pipeline.metrics.assets import metrics_assets, metrics_checks
+from crm_roi_pipeline.metrics.uplift_assets import uplift_assets
 from crm_roi_pipeline.roi.assets import roi_assets
 from crm_roi_pipeline.resources import (
     AssumptionsFile,
@@ -65,7 +66,7 @@ def _hubspot_settings() -> dict:
 
 
 defs = Definitions(
-    assets=[*staging_assets, *metrics_assets, *roi_assets],
+    assets=[*staging_assets, *metrics_assets, *uplift_assets, *roi_assets],
     asset_checks=[*staging_checks, *metrics_checks],
     jobs=[stage_crm_job, publish_metrics_job],
     schedules=[nightly_refresh],

@@ -119,8 +119,14 @@ class Assumptions(_Strict):
     benefits: list[BenefitEstimate] = []
     risk: Risk = Risk()
     deal_types: dict[str, Literal[DEAL_TYPES]] = {}  # type: ignore[valid-type]
+    # How sure are we (metrics.adoption intervals, metrics.uplift): the confidence level of every interval,
+    # what feeds the ROI's revenue benefit (the naive before/after of METRICS.md, or the interrupted time
+    # series counterfactual), and for rollouts team by team, each team's go-live (team: date).
+    confidence_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
+    benefit_method: Literal["before_after", "its"] = "before_after"
+    team_adoption_dates: dict[str, dt.date] = {}
 
-    @field_validator("deal_types", mode="before")
+    @field_validator("deal_types", "team_adoption_dates", mode="before")
     @classmethod
     def _keys_as_text(cls, value: object) -> object:
         # YAML reads `Yes: renewal` as a boolean key; the CRM value is text.

@@ -87,8 +87,10 @@ def test_recurring_only_and_one_time_only_costs():
 
 def test_sensitivity_moves_one_assumption_at_a_time():
     rows = sensitivity(_assumptions(), MEASURED)
-    # gross margin, discount rate, 2 risk haircuts, 1 estimate's risk, 2 cost lines: 7 assumptions × 3 settings.
-    assert len(rows) == 21
+    # gross margin, discount rate, 2 risk haircuts, 1 estimate's risk, 2 cost lines: 7 assumptions × 3 settings,
+    # plus the ROI under the one benefit method MEASURED allows (before/after; it has no ITS and no interval).
+    assert len(rows) == 22
+    assert rows[-1][:3] == ("benefit_method", "before_after", 1_000)
     base = build_model(_assumptions(), MEASURED)
     for name, setting, value, roi_pct, discounted, payback in rows:
         if setting == "base":

@@ -32,6 +32,8 @@ def test_defaults_of_optional_keys(tmp_path):
     assert parsed.as_of is None
     assert parsed.risk.revenue == 0 and parsed.benefits == []
     assert parsed.costs[0].recurring is True
+    assert parsed.confidence_level == 0.95 and parsed.benefit_method == "before_after"
+    assert parsed.team_adoption_dates == {}
 
 
 @pytest.mark.parametrize(
@@ -47,6 +49,9 @@ def test_defaults_of_optional_keys(tmp_path):
         (("adoption_date: 2024-01-01", "adoption_date: soon"), "adoption_date: Input should be a valid date"),
         (("reporting_currency: USD", "reporting_currency: dollars"), "reporting_currency: String should match"),
         (("  Add-on: expansion", "  Add-on: upsell"), "deal_types.Add-on: Input should be 'new_business', 'expansion' or 'renewal'"),
+        (("horizon_years: 3", "horizon_years: 3\nconfidence_level: 95"), "confidence_level: Input should be less than 1"),
+        (("horizon_years: 3", "horizon_years: 3\nbenefit_method: its_model"), "benefit_method: Input should be 'before_after' or 'its'"),
+        (("horizon_years: 3", "horizon_years: 3\nteam_adoption_dates: {EMEA: next year}"), "team_adoption_dates.EMEA: Input should be a valid date"),
     ],
 )
 def test_malformed_assumptions_name_the_key_and_the_problem(tmp_path, change, expected):

@@ -18,8 +18,9 @@ from crm_roi_pipeline_tests.test_webserver import _free_port, _graphql
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 OUTPUT = REPO / "test-output"
-ASSETS = ["crm/activities", "crm/deals", "crm/leads", "crm/spend", "metrics/adoption", "metrics/lead_sources",
-          "metrics/monthly", "roi/cashflows", "roi/sensitivity", "roi/summary"]
+ASSETS = ["crm/activities", "crm/deals", "crm/leads", "crm/spend", "metrics/adoption", "metrics/counterfactual",
+          "metrics/lead_sources", "metrics/monthly", "metrics/placebo_tests", "metrics/staggered_effects",
+          "metrics/time_to_close", "metrics/uplift", "roi/cashflows", "roi/sensitivity", "roi/summary"]
 # As the environment notes for this machine say: without these, Chromium's background connections are
 # refused by the closed network, many at a time.
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -114,3 +115,13 @@ def test_the_roi_asset_shows_its_headline(ui, page):
     page.get_by_text(number(figures["roi_pct"], "%"), exact=True).first.wait_for()
     page.get_by_text(number(figures["payback_months"], "months"), exact=True).first.wait_for()
     page.screenshot(path=str(OUTPUT / "roi_summary.png"), full_page=True)
+
+
+def test_the_uplift_asset_shows_the_verdict_and_its_charts(ui, page):
+    with duckdb.connect(str(ui["db"]), read_only=True) as conn:
+        (verdict,) = conn.execute("SELECT note FROM metrics.uplift WHERE estimate = 'verdict'").fetchone()
+    _open(page, f"{ui['url']}/assets/metrics/uplift", "verdict")
+    # The verdict of metrics.uplift as the analyst reads it, and the estimates table beside it.
+    page.get_by_text(verdict, exact=True).first.wait_for()
+    page.get_by_text("its", exact=True).first.wait_for()
+    page.screenshot(path=str(OUTPUT / "metrics_uplift.png"), full_page=True)

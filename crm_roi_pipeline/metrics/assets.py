@@ -17,7 +17,7 @@ from dagster import (
 
 from crm_roi_pipeline.errors import user_errors
 from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet
-from crm_roi_pipeline.metrics import compute
+from crm_roi_pipeline.metrics import compute, evidence
 from crm_roi_pipeline.metrics.charts import fmt_month, monthly_chart
 from crm_roi_pipeline.metrics.windows import Windows, months_between
 from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
@@ -147,14 +147,18 @@ def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
     with warehouse.get_connection() as conn:
         windows = _comparable(conn, parsed, require=True)
         rows = compute.adoption_rows(conn, windows)
+        level = parsed.confidence_level
+        intervals = evidence.adoption_intervals(conn, windows, {r[0]: (r[1], r[2]) for r in rows}, level=level)
+        rows = [(*row, intervals[row[0]].low, intervals[row[0]].high, intervals[row[0]].method, level) for row in rows]
         waiting = compute.unconverted_yet(conn, windows, parsed.conversion_window_days)
         conn.execute("CREATE SCHEMA IF NOT EXISTS metrics")
         conn.execute("BEGIN TRANSACTION")
         conn.execute(
             "CREATE OR REPLACE TABLE metrics.adoption (metric VARCHAR, pre_value DOUBLE, post_value DOUBLE, "
-            "change DOUBLE, pct_change DOUBLE, pre_months INTEGER, post_months INTEGER, basis VARCHAR)"
+            "change DOUBLE, pct_change DOUBLE, pre_months INTEGER, post_months INTEGER, basis VARCHAR, "
+            "ci_low DOUBLE, ci_high DOUBLE, method VARCHAR, ci_level DOUBLE)"
         )
-        conn.executemany("INSERT INTO metrics.adoption VALUES (?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        conn.executemany("INSERT INTO metrics.adoption VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         conn.execute("COMMIT")
         publish_parquet(conn, "metrics.adoption", warehouse.path.parent / "published")
         monthly = conn.execute(
@@ -164,14 +168,17 @@ def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
         f"Pre {fmt_month(windows.pre[0])} … {fmt_month(windows.pre[1])} versus post "
         f"{fmt_month(windows.post[0])} … {fmt_month(windows.post[1])} (N = {windows.n} months each; as_of {windows.as_of}).",
         "",
-        "| figure | pre | post | change | % change | basis |",
-        "|---|---|---|---|---|---|",
+        f"| figure | pre | post | change | {level:.0%} interval of the change | % change | basis | interval method |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    for name, pre, post, change, pct, _, _, basis in rows:
+    for name, pre, post, change, pct, _, _, basis, low, high, method, _ in rows:
+        span = "—" if low is None else f"{_fmt(low, name, change=True)} … {_fmt(high, name, change=True)}"
         table.append(
-            f"| {name} | {_fmt(pre, name)} | {_fmt(post, name)} | {_fmt(change, name, change=True)} | {_fmt(pct, 'pct_change')} | "
-            f"{basis.replace('_', ' ')} |"
+            f"| {name} | {_fmt(pre, name)} | {_fmt(post, name)} | {_fmt(change, name, change=True)} | {span} | "
+            f"{_fmt(pct, 'pct_change')} | {basis.replace('_', ' ')} | {method.replace('_', ' ')} |"
         )
+    table += ["", "An interval that excludes 0 is a change the windows' own variation does not explain; it "
+              "does not say the CRM caused it (see metrics/uplift for the counterfactual)."]
     metadata = {
         "dagster/row_count": MetadataValue.int(len(rows)),
         "comparison": MetadataValue.md("\n".join(table)),

@@ -16,11 +16,13 @@ from dagster import (
 from crm_roi_pipeline.errors import CrmRoiError, user_errors
 from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet
 from crm_roi_pipeline.metrics import compute
+from crm_roi_pipeline.metrics.uplift_assets import COUNTERFACTUAL_CHART, PLACEBO_CHART
 from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
 from crm_roi_pipeline.roi import report
 from crm_roi_pipeline.roi.model import Measured, build_model, sensitivity
 
 ADOPTION = AssetKey(["metrics", "adoption"])
+UPLIFT = AssetKey(["metrics", "uplift"])
 SUMMARY, CASHFLOWS, SENSITIVITY = (AssetKey(["roi", n]) for n in ("summary", "cashflows", "sensitivity"))
 REPORT_FILE = "roi_report.html"
 
@@ -28,7 +30,7 @@ REPORT_FILE = "roi_report.html"
 def _spec(key: AssetKey, description: str) -> AssetSpec:
     return AssetSpec(
         key,
-        deps=[ADOPTION],
+        deps=[ADOPTION, UPLIFT],
         group_name="roi",
         kinds={"duckdb"},
         description=description,
@@ -53,16 +55,25 @@ def roi(context: AssetExecutionContext, warehouse: Warehouse, assumptions: Assum
     yield from _roi(context, warehouse, assumptions, reports)
 
 
-def _measured(rows: dict[str, tuple]) -> Measured:
+def _measured(rows: dict[str, tuple], uplift: dict[str, tuple]) -> Measured:
     def value(metric: str, which: int):
         return rows[metric][which]
 
+    def interval(estimate: str) -> tuple[float, float] | None:
+        row = uplift.get(estimate)
+        return (row[1], row[2]) if row and row[1] is not None and row[2] is not None else None
+
+    its = uplift.get("its")
     return Measured(
         pre_won_revenue=value("won_revenue", 0) or 0.0,
         post_won_revenue=value("won_revenue", 1) or 0.0,
         pre_cac=value("cac", 0),
         post_cac=value("cac", 1),
         post_new_customers=value("new_customers", 1),
+        before_after_interval=interval("before_after"),
+        its_lift=its[0] if its else None,
+        its_interval=interval("its"),
+        its_unavailable=(its[4] if its and its[0] is None else None) if its else "metrics/uplift has not been published",
     )
 
 
@@ -75,7 +86,8 @@ def _roi(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
         if not compute.has_table(conn, "metrics", "adoption"):
             raise CrmRoiError("metrics.adoption has not been published yet: materialize metrics/adoption first.")
         adoption = conn.execute(
-            "SELECT metric, pre_value, post_value, change, pct_change, pre_months, post_months, basis FROM metrics.adoption"
+            "SELECT metric, pre_value, post_value, change, pct_change, pre_months, post_months, basis, ci_low, ci_high, "
+            "method FROM metrics.adoption"
         ).fetchall()
         # The comparison must be the one the current assumptions and data give, not an older run's.
         if {row[5] for row in adoption} != {windows.n}:
@@ -83,7 +95,15 @@ def _roi(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
                 f"metrics.adoption was computed with windows of {adoption[0][5] if adoption else 0} months, but the "
                 f"current data and assumptions give {windows.n}: materialize metrics/adoption again first."
             )
-        measured = _measured({row[0]: (row[1], row[2]) for row in adoption})
+        uplift = {}
+        if compute.has_table(conn, "metrics", "uplift"):
+            uplift = {r[0]: r[1:] for r in conn.execute(
+                "SELECT estimate, value, ci_low, ci_high, p_value, note FROM metrics.uplift").fetchall()}
+        measured = _measured({row[0]: (row[1], row[2]) for row in adoption}, uplift)
+        time_to_close = conn.execute(
+            "SELECT period, deals, censored, closed_deals_median, km_median, km_low, km_high, logrank_p_value "
+            "FROM metrics.time_to_close ORDER BY period DESC"
+        ).fetchall() if compute.has_table(conn, "metrics", "time_to_close") else []
         model = build_model(parsed, measured)
         sens = sensitivity(parsed, measured)
         conn.execute("CREATE SCHEMA IF NOT EXISTS roi")
@@ -109,7 +129,11 @@ def _roi(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
     path = reports.path / REPORT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     generated = dt.datetime.now(dt.timezone.utc)
-    path.write_text(report.render(model, parsed, windows, adoption, sens, generated), encoding="utf-8")
+    sure = report.Evidence(
+        uplift=uplift, time_to_close=time_to_close, level=parsed.confidence_level,
+        counterfactual_png=_read(reports.path / COUNTERFACTUAL_CHART), placebo_png=_read(reports.path / PLACEBO_CHART),
+    )
+    path.write_text(report.render(model, parsed, windows, adoption, sens, generated, sure), encoding="utf-8")
     context.log.info(
         f"ROI {report.number(model.roi_pct, '%')}, NPV {report.money(model.npv, model.currency)}, "
         f"payback {report.number(model.payback_months, 'months')}; report {path}"
@@ -119,6 +143,8 @@ def _roi(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
         asset_key=SUMMARY,
         metadata={
             "headline": MetadataValue.md(report.headline_markdown(model)),
+            "revenue_benefit_from": MetadataValue.text(f"{model.benefit_method}: {model.benefit_why}"),
+            **({"how_sure": MetadataValue.text(uplift["verdict"][4])} if "verdict" in uplift else {}),
             "cash_flows": MetadataValue.md(report.cashflow_markdown(model)),
             "report": MetadataValue.path(str(path)),
             "roi_pct": MetadataValue.float(model.roi_pct) if model.roi_pct is not None else MetadataValue.text("—"),
@@ -138,6 +164,10 @@ def _roi(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
         metadata={"dagster/row_count": MetadataValue.int(len(sens)),
                   "largest_swing": MetadataValue.text(swing)},
     )]
+
+
+def _read(path) -> bytes | None:
+    return path.read_bytes() if path.exists() else None
 
 
 def _largest_swing(rows: list[tuple]) -> str:

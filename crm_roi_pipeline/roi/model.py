@@ -20,6 +20,24 @@ class Measured:
     pre_cac: float | None
     post_cac: float | None
     post_new_customers: float | None
+    # From metrics.uplift: the won-revenue change per month with its interval, by each method (None where
+    # the method could not be applied, e.g. the ITS with fewer than 24 pre months).
+    before_after_interval: tuple[float, float] | None = None
+    its_lift: float | None = None
+    its_interval: tuple[float, float] | None = None
+    its_unavailable: str | None = None
+
+    def revenue_lift(self, method: str) -> tuple[float, str, tuple[float, float] | None, str]:
+        """(lift per month, method used, its interval, why): the ITS when asked for and available, else
+        METRICS.md's before/after."""
+        if method == "its" and self.its_lift is not None:
+            return self.its_lift, "its", self.its_interval, "benefit_method: its in the assumptions"
+        lift = self.post_won_revenue - self.pre_won_revenue
+        if method == "its":
+            why = f"benefit_method is its, but the interrupted time series is unavailable ({self.its_unavailable}); before/after used instead"
+        else:
+            why = "benefit_method: before_after (the default; METRICS.md's comparison)"
+        return lift, "before_after", self.before_after_interval, why
 
 
 @dataclass(frozen=True)
@@ -44,6 +62,9 @@ class RoiModel:
     benefits: Benefits
     flows: list[finance.YearFlow]
     cost_lines: list[tuple[str, str, bool, float]] = field(default_factory=list)  # name, category, recurring, amount
+    revenue_lift: float = 0.0  # won revenue per month credited to the CRM, before margin and risk
+    benefit_method: str = "before_after"  # what the revenue lift came from: before_after or its
+    benefit_why: str = ""
 
     @property
     def total_costs(self) -> float:
@@ -87,6 +108,8 @@ class RoiModel:
             ("npv", self.npv, ccy),
             ("discounted_roi_pct", self.discounted_roi_pct, "%"),
             ("payback_months", self.payback_months, "months"),
+            ("revenue_lift_per_month", self.revenue_lift, ccy),
+            ("benefit_method_its", 1.0 if self.benefit_method == "its" else 0.0, "flag"),
             ("annual_benefit_revenue", self.benefits.revenue, ccy),
             ("annual_benefit_acquisition_cost", self.benefits.acquisition_cost, ccy),
             ("annual_benefit_estimates", self.benefits.estimates, ccy),
@@ -110,12 +133,14 @@ class RoiModel:
         ]
 
 
-def annual_benefits(assumptions: Assumptions, measured: Measured) -> Benefits:
-    """METRICS.md: measured benefits, each cut by its risk haircut, plus the estimates of the assumptions."""
-    revenue = (
-        (measured.post_won_revenue - measured.pre_won_revenue) * 12 * assumptions.gross_margin
-        * (1 - assumptions.risk.revenue)
-    )
+def annual_benefits(assumptions: Assumptions, measured: Measured, lift: float | None = None) -> Benefits:
+    """METRICS.md: measured benefits, each cut by its risk haircut, plus the estimates of the assumptions.
+
+    The revenue lift per month is post − pre won revenue (before_after), or the uplift over the interrupted
+    time series counterfactual (benefit_method: its); `lift` overrides both (the sensitivity's interval)."""
+    if lift is None:
+        lift = measured.revenue_lift(assumptions.benefit_method)[0]
+    revenue = lift * 12 * assumptions.gross_margin * (1 - assumptions.risk.revenue)
     acquisition = 0.0
     if measured.pre_cac is not None and measured.post_cac is not None and measured.post_new_customers is not None:
         acquisition = (
@@ -128,10 +153,11 @@ def annual_benefits(assumptions: Assumptions, measured: Measured) -> Benefits:
     return Benefits(revenue, acquisition, sum(v for _, v in lines), lines)
 
 
-def build_model(assumptions: Assumptions, measured: Measured) -> RoiModel:
+def build_model(assumptions: Assumptions, measured: Measured, lift: float | None = None) -> RoiModel:
     one_time = sum(c.amount for c in assumptions.costs if not c.recurring)
     recurring = sum(c.amount for c in assumptions.costs if c.recurring)
-    benefits = annual_benefits(assumptions, measured)
+    benefits = annual_benefits(assumptions, measured, lift)
+    used_lift, method, _, why = measured.revenue_lift(assumptions.benefit_method)
     horizon = assumptions.horizon_years
     costs = [one_time] + [recurring] * horizon
     yearly_benefits = [0.0] + [benefits.annual] * horizon
@@ -144,6 +170,9 @@ def build_model(assumptions: Assumptions, measured: Measured) -> RoiModel:
         benefits=benefits,
         flows=finance.cash_flows(costs, yearly_benefits, assumptions.discount_rate),
         cost_lines=[(c.name, c.category, c.recurring, c.amount) for c in assumptions.costs],
+        revenue_lift=used_lift if lift is None else lift,
+        benefit_method=method,
+        benefit_why=why,
     )
 
 
@@ -183,4 +212,16 @@ def sensitivity(assumptions: Assumptions, measured: Measured) -> list[tuple]:
     for name, setting, value, changed in _variants(assumptions):
         model = build_model(changed, measured)
         rows.append((name, setting, value, model.roi_pct, model.discounted_roi_pct, model.payback_months))
+    # How sure are we: the ROI at either end of the revenue lift's interval, and under each benefit method.
+    lift, method, interval, _ = measured.revenue_lift(assumptions.benefit_method)
+    if interval is not None:
+        for setting, value in (("ci_low", interval[0]), ("estimate", lift), ("ci_high", interval[1])):
+            model = build_model(assumptions, measured, value)
+            rows.append((f"revenue_lift.{method}", setting, value, model.roi_pct, model.discounted_roi_pct,
+                         model.payback_months))
+    for other in ("before_after", "its"):
+        value, used, _, _ = measured.revenue_lift(other)
+        if used == other:
+            model = build_model(assumptions, measured, value)
+            rows.append(("benefit_method", other, value, model.roi_pct, model.discounted_roi_pct, model.payback_months))
     return rows

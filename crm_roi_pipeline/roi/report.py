@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import html
 import io
+from dataclasses import dataclass, field
 
 import matplotlib
 
@@ -100,6 +101,69 @@ def _table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+@dataclass(frozen=True)
+class Evidence:
+    """What "How sure are we?" shows: metrics.uplift (estimate -> value, ci_low, ci_high, p_value, note),
+    metrics.time_to_close rows, the confidence level, and the two charts of metrics/uplift."""
+
+    uplift: dict[str, tuple] = field(default_factory=dict)
+    time_to_close: list[tuple] = field(default_factory=list)
+    level: float = 0.95
+    counterfactual_png: bytes | None = None
+    placebo_png: bytes | None = None
+
+
+_ESTIMATES = {
+    "before_after": "Before/after (METRICS.md): post minus pre window",
+    "its": "Interrupted time series: above the pre-CRM trend and season",
+    "placebo": "Placebo test: the same estimate at fake adoption months",
+    "staggered": "Staggered rollout: teams that adopted vs teams not yet",
+}
+
+
+def how_sure_html(model: RoiModel, evidence: Evidence) -> str:
+    """The section "How sure are we?": verdict, the revenue effect by method, time to close, the charts."""
+    if not evidence.uplift:
+        return "<p>metrics/uplift has not been published: materialize it for intervals and the counterfactual.</p>"
+    ccy, pct = model.currency, f"{evidence.level:.0%}"
+    verdict = evidence.uplift.get("verdict", (None, None, None, None, ""))[4]
+    rows = []
+    for key, label in _ESTIMATES.items():
+        if key not in evidence.uplift:
+            continue
+        value, low, high, p, note = evidence.uplift[key]
+        rows.append([label, money(value, ccy), "—" if low is None else f"{money(low)} … {money(high)}",
+                     "—" if p is None else f"{p:.3f}", note or ""])
+    used = (f"The ROI above credits {money(model.revenue_lift, ccy)} of won revenue a month to the CRM, from "
+            f"<b>{html.escape(model.benefit_method.replace('_', '/'))}</b>: {html.escape(model.benefit_why)}.")
+    parts = [f'<p class="verdict">{html.escape(verdict)}</p>', f"<p>{used}</p>",
+             _table(["Revenue effect per month", ccy, f"{pct} interval", "p-value", "Note"], rows)]
+    if evidence.counterfactual_png:
+        parts.append('<img alt="won revenue against the counterfactual" src="data:image/png;base64,'
+                     f'{base64.b64encode(evidence.counterfactual_png).decode()}">')
+    if evidence.placebo_png:
+        parts.append('<img alt="placebo estimates" src="data:image/png;base64,'
+                     f'{base64.b64encode(evidence.placebo_png).decode()}">')
+    if evidence.time_to_close:
+        ttc = [[period, f"{deals:,}", f"{censored:,}", _days(closed), _days(km),
+                "—" if low is None and high is None else f"{_days(low)} … {_days(high)}"]
+               for period, deals, censored, closed, km, low, high, _ in evidence.time_to_close]
+        p = evidence.time_to_close[0][-1]
+        parts += ["<h3>Days to close, counting deals still open</h3>",
+                  _table(["Window (deals created in it)", "Deals", "Still open at as_of", "Median, won deals closed (METRICS.md)",
+                          "Kaplan-Meier median, all closes", f"{pct} interval"], ttc),
+                  f'<p class="note">Open deals are censored at as_of rather than dropped. Log-rank test of pre versus post: '
+                  f'p = {"—" if p is None else f"{p:.3g}"}.</p>']
+    parts.append(f'<p class="note">Intervals are {pct} and bound the change post − pre: bootstrap (seeded) for medians, '
+                 "means and per-month figures, Newcombe's interval for differences of rates. Coverage of each method is "
+                 "measured by benchmarks/coverage_intervals.py and benchmarks/coverage_uplift.py.</p>")
+    return "\n".join(parts)
+
+
+def _days(value) -> str:
+    return "—" if value is None else f"{value:,.0f}"
+
+
 def render(
     model: RoiModel,
     assumptions: Assumptions,
@@ -107,6 +171,7 @@ def render(
     adoption: list[tuple],
     sensitivity: list[tuple],
     generated: dt.datetime,
+    evidence: Evidence | None = None,
 ) -> str:
     ccy = model.currency
     header, flows = cashflow_table(model)
@@ -122,9 +187,11 @@ def render(
     ]
     comparison = [
         [m, _fmt_metric(pre, m), _fmt_metric(post, m), _fmt_metric(change, m, change=True),
+         "—" if low is None else f"{_fmt_metric(low, m, change=True)} … {_fmt_metric(high, m, change=True)}",
          "—" if pct is None else f"{pct * 100:+.1f}%", basis.replace("_", " ")]
-        for m, pre, post, change, pct, *_, basis in adoption
+        for m, pre, post, change, pct, _, _, basis, low, high, _ in adoption
     ]
+    level = (evidence or Evidence()).level
     sens = [
         [name, setting, f"{value:,.4g}", number(r, "%"), number(d, "%"), number(p, "months")]
         for name, setting, value, r, d, p in sensitivity
@@ -145,6 +212,7 @@ th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
 th:first-child, td:first-child {{ text-align: left; }}
 .headline td {{ font-size: 1.4em; }}
 .note {{ color: #555; font-size: 0.9em; }}
+.verdict {{ font-size: 1.15em; font-weight: 600; }}
 </style></head><body>
 <h1>Did the CRM pay off?</h1>
 <p class="note">Generated {generated:%Y-%m-%d %H:%M} UTC by crm_roi_pipeline. {html.escape(window_text)}</p>
@@ -163,10 +231,12 @@ monthly net benefit.</p>
 <h2>Annual benefits (after risk haircuts)</h2>
 {_table(["Benefit", "Per year"], benefits)}
 <h2>Before and after adoption</h2>
-{_table(["Figure", "Pre", "Post", "Change", "% change", "Basis"], comparison)}
+{_table(["Figure", "Pre", "Post", "Change", f"{level:.0%} interval of the change", "% change", "Basis"], comparison)}
 <p class="note">Counts and sums are per month (the window's total / N); rates, averages and medians are pooled over
 each window. A before/after comparison credits the CRM with every other change in the business in that time.
 CRM deals show no churn, so net new revenue subtracts nothing.</p>
+<h2>How sure are we?</h2>
+{how_sure_html(model, evidence or Evidence())}
 <h2>Sensitivity</h2>
 {_table(["Assumption", "Setting", "Value", "ROI", "Discounted ROI", "Payback"], sens)}
 <h2>Every figure</h2>

@@ -97,6 +97,7 @@ SELECT
     new_customers, new_business_revenue, expansion_revenue,
     new_business_revenue + expansion_revenue AS net_new_revenue,
     expansion_wins / nullif(non_renewal_wins, 0) AS upsell_rate,
+    expansion_wins, non_renewal_wins,  -- upsell_rate's counts, for its interval
     spend,
     spend / nullif(new_customers, 0) AS cac,
     leads_created, leads_converted,
