@@ -24,6 +24,7 @@ from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
 from crm_roi_pipeline.sources.fields import ENTITIES
 
 STAGING_KEYS = [AssetKey(["crm", entity]) for entity in ENTITIES]
+FACTS = AssetKey(["metrics", "facts"])
 # Recompute after any staged month changes (a backfill, the nightly run, an analyst's materialization).
 # Unlike `eager()`, months never staged (say 2015 with data from 2022) do not hold the metrics back.
 AFTER_ANY_INGESTION = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
@@ -43,7 +44,7 @@ def _window_metadata(windows: Windows) -> dict:
 
 def _comparable(conn, parsed, *, require: bool) -> Windows:
     """Facts and windows, as every metrics asset starts; `require` fails when a window is empty."""
-    compute.build_facts(conn, parsed)
+    compute.use_facts(conn, parsed)
     windows = compute.windows_for(conn, parsed)
     if require:
         windows.require()
@@ -81,10 +82,10 @@ def _fmt(value, name: str, change: bool = False) -> str:
 
 
 def _metrics_asset(name: str, description: str, after: tuple[AssetKey, ...] = ()):
-    """A table of the `metrics` schema, recomputed whole from crm.* after any ingestion."""
+    """A table of the `metrics` schema, recomputed whole from the facts after any ingestion."""
     return asset(
         key=AssetKey(["metrics", name]),
-        deps=[AssetDep(key) for key in (*after, *STAGING_KEYS)],
+        deps=[AssetDep(key) for key in (*after, *([] if name == "facts" else [FACTS]), *STAGING_KEYS)],
         group_name="metrics",
         kinds={"duckdb"},
         automation_condition=AFTER_ANY_INGESTION,
@@ -93,6 +94,31 @@ def _metrics_asset(name: str, description: str, after: tuple[AssetKey, ...] = ()
         description=description,
         metadata={"dagster/table_name": f"metrics.{name}"},
     )
+
+
+@_metrics_asset(
+    "facts",
+    "What the figures aggregate, from crm.* once per ingestion: one row per deal (class, acquisition, resolved "
+    "lead source, days to close), per lead and per spend line, and completed activities per month "
+    "(metrics.fact_deals, fact_leads, fact_activities, fact_spend). Every other metrics table reads these.",
+)
+def metrics_facts(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
+    return _facts(context, warehouse)
+
+
+@user_errors
+def _facts(context, warehouse) -> MaterializeResult:
+    with warehouse.get_connection() as conn:
+        conn.execute("BEGIN TRANSACTION")
+        compute.build_facts(conn)
+        conn.execute("COMMIT")
+        counts = {t: conn.execute(f"SELECT count(*) FROM {compute.FACTS_SCHEMA}.fact_{t}").fetchone()[0]
+                  for t in compute.FACT_TABLES}
+    context.log.info("metrics facts: " + ", ".join(f"{n:,} {t}" for t, n in counts.items()))
+    return MaterializeResult(metadata={
+        **{f"{t}_rows": MetadataValue.int(n) for t, n in counts.items()},
+        "dagster/row_count": MetadataValue.int(counts["deals"]),
+    })
 
 
 @_metrics_asset(
@@ -256,5 +282,5 @@ def customer_history_long_enough(warehouse: Warehouse, assumptions: AssumptionsF
     )
 
 
-metrics_assets = [metrics_monthly, metrics_adoption, metrics_lead_sources]
+metrics_assets = [metrics_facts, metrics_monthly, metrics_adoption, metrics_lead_sources]
 metrics_checks = [customer_history_long_enough]

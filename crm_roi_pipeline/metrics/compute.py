@@ -57,8 +57,50 @@ def today_utc() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
 
 
-def build_facts(conn: duckdb.DuckDBPyConnection, assumptions: Assumptions) -> None:
-    conn.execute(_sql("facts.sql").format(conversion_window_days=int(assumptions.conversion_window_days)))
+FACTS_SCHEMA = "metrics"
+FACT_TABLES = ("deals", "leads", "activities", "spend")
+
+
+def build_facts(conn: duckdb.DuckDBPyConnection, temporary: bool = False) -> None:
+    """Write the fact tables (metrics.fact_*) from crm.*: the metrics/facts asset, once per ingestion; or,
+    `temporary`, as TEMP tables of this connection only."""
+    if temporary:
+        create = "CREATE OR REPLACE TEMP TABLE "
+    else:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {FACTS_SCHEMA}")
+        create = f"CREATE OR REPLACE TABLE {FACTS_SCHEMA}."
+    conn.execute(_sql("facts.sql").format(create=create))
+
+
+def facts_are_current(conn: duckdb.DuckDBPyConnection) -> bool:
+    """The fact tables exist and hold as many deals, leads and activities as crm.* does now: a cheap guard
+    against reading facts an ingestion has since changed (Dagster's automation refreshes them after it)."""
+    if not all(has_table(conn, FACTS_SCHEMA, f"fact_{t}") for t in FACT_TABLES):
+        return False
+    return conn.execute(
+        f"""SELECT (SELECT count(*) FROM crm.deals) = (SELECT count(*) FROM {FACTS_SCHEMA}.fact_deals)
+               AND (SELECT count(*) FROM crm.leads) = (SELECT count(*) FROM {FACTS_SCHEMA}.fact_leads)
+               AND (SELECT count(*) FROM crm.activities) = (SELECT coalesce(sum(activities), 0) FROM {FACTS_SCHEMA}.fact_activities)
+               AND (SELECT count(*) FROM crm.spend) = (SELECT count(*) FROM {FACTS_SCHEMA}.fact_spend)"""
+    ).fetchone()[0]
+
+
+def use_facts(conn: duckdb.DuckDBPyConnection, assumptions: Assumptions) -> bool:
+    """Make `_deals`, `_leads`, `_activities` and `_spend` (what the aggregations read) views over the fact
+    tables; where those are missing or behind crm.*, build them for this connection only (TEMP) so a figure
+    is never computed from old facts. Returns whether the published facts were used."""
+    current = facts_are_current(conn)
+    schema = FACTS_SCHEMA
+    if not current:
+        schema = "temp.main"
+        build_facts(conn, temporary=True)
+    for table in FACT_TABLES:
+        extra = ""
+        if table == "leads":
+            days = int(assumptions.conversion_window_days)
+            extra = f", is_converted AND converted_at <= created_at + INTERVAL ({days}) DAY AS converted_in_window"
+        conn.execute(f"CREATE OR REPLACE TEMP VIEW _{table} AS SELECT *{extra} FROM {schema}.fact_{table}")
+    return current
 
 
 def first_data_month(conn: duckdb.DuckDBPyConnection) -> dt.date | None:

@@ -14,7 +14,7 @@ from dagster import (
 
 from crm_roi_pipeline.errors import user_errors
 from crm_roi_pipeline.metrics import compute, evidence
-from crm_roi_pipeline.metrics.assets import AFTER_ANY_INGESTION, STAGING_KEYS, _comparable, _window_metadata
+from crm_roi_pipeline.metrics.assets import AFTER_ANY_INGESTION, FACTS, STAGING_KEYS, _comparable, _window_metadata
 from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet
 from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
 from crm_roi_pipeline.uplift.its import ItsResult
@@ -30,7 +30,7 @@ COUNTERFACTUAL_CHART, PLACEBO_CHART = "counterfactual.png", "placebo.png"
 def _spec(key: AssetKey, description: str) -> AssetSpec:
     return AssetSpec(
         key,
-        deps=STAGING_KEYS,
+        deps=[FACTS, *STAGING_KEYS],
         group_name="metrics",
         kinds={"duckdb"},
         description=description,

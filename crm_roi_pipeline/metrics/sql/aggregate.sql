@@ -14,7 +14,7 @@ deal_figures AS (
         count(*) FILTER (WHERE NOT is_won) AS loss_count,
         coalesce(sum(amount) FILTER (WHERE is_won), 0) AS won_revenue,
         median(days_to_close) FILTER (WHERE is_won) AS median_days_to_close,
-        count(*) FILTER (WHERE is_won AND (is_acquisition OR (account_key IS NULL AND class = 'new_business')))
+        count(*) FILTER (WHERE is_won AND (is_acquisition OR (NOT has_account AND class = 'new_business')))
             AS new_customers,
         coalesce(sum(amount) FILTER (WHERE is_won AND class = 'new_business'), 0) AS new_business_revenue,
         coalesce(sum(amount) FILTER (WHERE is_won AND class = 'expansion'), 0) AS expansion_revenue,
@@ -32,7 +32,7 @@ lead_figures AS (
     FROM _leads AS l JOIN _buckets AS b ON b.month = l.created_month GROUP BY ALL
 ),
 activity_figures AS (
-    SELECT b.bucket, 'all' AS dim, count(*) FILTER (WHERE a.is_completed) AS activities
+    SELECT b.bucket, 'all' AS dim, sum(a.completed) AS activities
     FROM _activities AS a JOIN _buckets AS b ON b.month = a.month GROUP BY ALL
 ),
 spend_figures AS (

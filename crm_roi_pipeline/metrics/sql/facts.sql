@@ -1,8 +1,9 @@
--- One row per deal, lead, activity and spend line, with what METRICS.md needs to aggregate them:
--- period months, the won deal's class, whether it acquired its account, and its resolved lead source.
--- {conversion_window_days} is an integer from the validated assumptions.
+-- What METRICS.md needs to aggregate, written once per ingestion to metrics.fact_*: one row per deal
+-- (period months, the won deal's class, whether it acquired its account, its resolved lead source), per
+-- lead, per spend line, and completed activities counted per month. Nothing here depends on the
+-- assumptions, so changing them never leaves these tables stale; the conversion window applies on reading.
 
-CREATE OR REPLACE TEMP TABLE _deals AS
+{create}fact_deals AS
 WITH d AS (
     SELECT *,
            nullif(trim(lead_source), '') AS own_source,
@@ -27,9 +28,8 @@ named_lead AS (
     SELECT source_system, lead_id, nullif(trim(lead_source), '') AS source FROM crm.leads
 )
 SELECT
-    d.source_system,
-    d.deal_id,
-    d.account_key,
+    -- No ids: nothing downstream joins on them, and writing a million strings is most of this table's cost.
+    d.account_key IS NOT NULL AS has_account,
     d.is_won,
     d.is_closed OR d.is_won AS is_closed,
     d.created_at,
@@ -53,19 +53,22 @@ LEFT JOIN acquisition AS a ON a.source_system = d.source_system AND a.deal_id = 
 LEFT JOIN converting_lead AS cl ON cl.source_system = d.source_system AND cl.deal_id = d.deal_id
 LEFT JOIN named_lead AS nl ON nl.source_system = d.source_system AND nl.lead_id = d.lead_id;
 
-CREATE OR REPLACE TEMP TABLE _leads AS
+{create}fact_leads AS
 SELECT
     date_trunc('month', created_at)::DATE AS created_month,
     coalesce(nullif(trim(lead_source), ''), 'Unknown') AS lead_source,
     created_at,
-    is_converted AND converted_at IS NOT NULL
-        AND converted_at <= created_at + INTERVAL ({conversion_window_days}) DAY AS converted_in_window
+    is_converted AND converted_at IS NOT NULL AS is_converted,
+    converted_at
 FROM crm.leads;
 
-CREATE OR REPLACE TEMP TABLE _activities AS
-SELECT date_trunc('month', occurred_at)::DATE AS month, status = 'completed' AS is_completed
-FROM crm.activities;
+-- Per month, not per activity: the figures only count them, and five million rows would be copied for that.
+{create}fact_activities AS
+SELECT date_trunc('month', occurred_at)::DATE AS month, count(*) FILTER (WHERE status = 'completed') AS completed,
+       count(*) AS activities
+FROM crm.activities
+GROUP BY ALL;
 
-CREATE OR REPLACE TEMP TABLE _spend AS
+{create}fact_spend AS
 SELECT month, coalesce(amount_reporting, 0) AS amount, nullif(trim(channel), '') AS channel
 FROM crm.spend;

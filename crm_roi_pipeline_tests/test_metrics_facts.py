@@ -1,0 +1,62 @@
+"""metrics/facts: written once per ingestion and read by every metrics asset; never read once behind crm.*."""
+
+from __future__ import annotations
+
+import pytest
+from dagster import materialize
+
+from crm_roi_pipeline.metrics import compute
+from crm_roi_pipeline.metrics.assets import metrics_adoption, metrics_facts
+from crm_roi_pipeline.resources import Reports
+
+ASSUMPTIONS = """\
+adoption_date: 2024-01-01
+transition_months: 0
+window_months: 12
+as_of: 2025-01-15
+reporting_currency: USD
+gross_margin: 0.7
+discount_rate: 0.1
+horizon_years: 3
+costs: []
+"""
+DEALS = """\
+deal_id,is_closed,is_won,amount,created_at,closed_at
+D0,true,false,500,2022-01-01,2022-01-05
+D1,true,true,1200,2023-06-01,2023-06-11
+D2,true,true,2400,2024-06-01,2024-06-21
+"""
+
+
+def _materialize(project, assets):
+    resources = {**project.resources(), "reports": Reports(dir=str(project.root / "reports"))}
+    assert materialize(assets, resources=resources, instance=project.instance).success
+
+
+def _won_revenue(project) -> tuple[float, float]:
+    return project.query("SELECT pre_value, post_value FROM metrics.adoption WHERE metric = 'won_revenue'")[0]
+
+
+def test_facts_are_published_and_a_stale_copy_is_never_read(project):
+    project.assumptions.write_text(ASSUMPTIONS)
+    project.write("deals.csv", DEALS)
+    project.stage(first="2022-01-01", last="2025-01-01")
+    _materialize(project, [metrics_facts, metrics_adoption])
+    # Data from 2022-01, so both windows are 12 months: 1,200 / 12 a month before, 2,400 / 12 after.
+    assert _won_revenue(project) == (pytest.approx(100), pytest.approx(200))
+    deals = project.query("SELECT closed_month, is_won, amount, days_to_close, class FROM metrics.fact_deals ORDER BY 1")
+    assert [d[3] for d in deals] == [4, 10, 20] and [d[1] for d in deals] == [False, True, True]
+
+    # A deal staged after the facts were written; metrics/adoption alone (as an analyst might) still counts it.
+    project.write("deals.csv", DEALS + "D3,true,true,1200,2024-07-01,2024-07-02\n")
+    project.stage(first="2024-07-01", last="2024-07-01")
+    with project.connect() as conn:
+        assert not compute.facts_are_current(conn)
+    _materialize(project, [metrics_adoption])
+    assert _won_revenue(project) == (pytest.approx(100), pytest.approx(300))
+    # The published facts stay as they were until metrics/facts runs again.
+    assert project.query("SELECT count(*) FROM metrics.fact_deals") == [(3,)]
+    _materialize(project, [metrics_facts])
+    with project.connect() as conn:
+        assert compute.facts_are_current(conn)
+    assert project.query("SELECT count(*) FROM metrics.fact_deals") == [(4,)]
