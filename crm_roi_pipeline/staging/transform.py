@@ -135,13 +135,22 @@ def build_staged(
                 ), '') AS _problem
                 FROM rated
             )
-            SELECT *, _problem AS _reason FROM checked
+            SELECT *{_text_only_for_problems(entity)}, _problem AS _reason FROM checked
             """
         )
         if entity != "spend":
             _reject_duplicates(conn, staged_table, ID_FIELD[entity])
     finally:
         conn.execute("RESET preserve_insertion_order")
+
+
+def _text_only_for_problems(entity: str) -> str:
+    """The values as the input wrote them are kept only on rows with a problem, which quote them: on the
+    millions of clean rows they would double the staged table for nothing (duplicates, rejected after this,
+    show their typed values instead; see `raw_json_sql`)."""
+    texts = [f"CASE WHEN _problem IS NOT NULL THEN {n}__txt END AS {n}__txt"
+             for n, kind in FIELDS[entity].items() if kind in _KIND_WORDS]
+    return f" REPLACE ({', '.join(texts)})" if texts else ""
 
 
 def _reject_duplicates(conn: duckdb.DuckDBPyConnection, staged_table: str, id_field: str) -> None:
@@ -181,9 +190,12 @@ def final_select(entity: str, loaded_from: str) -> str:
 
 def raw_json_sql(entity: str, alias: str = "d") -> str:
     """The mapped fields of a row as the input wrote them, as JSON (fields the input left empty, or did not
-    map, are left out). Built only for rejects: building it for every row cost more than the rejects are worth."""
+    map, are left out; a duplicate shows its values as typed). Built only for rejects: building it for every row cost more than the rejects are worth."""
     entries = []
     for name, kind in FIELDS[entity].items():  # source_system has a column of its own in crm.rejects
-        text = f"{alias}.{name}__txt" if kind in _KIND_WORDS else f"{alias}.{name}"
-        entries.append(f"{{'k': '{name}', 'v': {text}::VARCHAR}}")
+        text = f"{alias}.{name}"
+        if kind in _KIND_WORDS:
+            # A row with a problem keeps its text; a duplicate (clean, rejected later) has only typed values.
+            text = f"CASE WHEN {alias}._problem IS NOT NULL THEN {alias}.{name}__txt ELSE {alias}.{name}::VARCHAR END"
+        entries.append(f"{{'k': '{name}', 'v': ({text})::VARCHAR}}")
     return f"to_json(map_from_entries(list_filter([{', '.join(entries)}], lambda e: e.v IS NOT NULL)))"

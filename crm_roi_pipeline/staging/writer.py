@@ -70,11 +70,13 @@ def _insert(
         ).fetchone()[0]
     else:
         apis = ", ".join(f"'{s}'" for s in API_SOURCES)
-        superseded = f"EXISTS (SELECT 1 FROM {target} AS t WHERE t.loaded_from IN ({apis}) AND {key_match})"
-        result.superseded += conn.execute(
-            f"SELECT count(*) FROM {staged_table} AS d WHERE {keep} AND d.{id_field} IS NOT NULL AND {superseded}"
-        ).fetchone()[0]
-        keep += f" AND NOT (d.{id_field} IS NOT NULL AND {superseded})"
+        # Without any API rows (a CSV-only project) there is nothing to give way to: skip the anti-join.
+        if conn.execute(f"SELECT EXISTS (SELECT 1 FROM {target} WHERE loaded_from IN ({apis}))").fetchone()[0]:
+            superseded = f"EXISTS (SELECT 1 FROM {target} AS t WHERE t.loaded_from IN ({apis}) AND {key_match})"
+            result.superseded += conn.execute(
+                f"SELECT count(*) FROM {staged_table} AS d WHERE {keep} AND d.{id_field} IS NOT NULL AND {superseded}"
+            ).fetchone()[0]
+            keep += f" AND NOT (d.{id_field} IS NOT NULL AND {superseded})"
     result.staged += conn.execute(
         f"INSERT INTO {target} BY NAME {final_select(entity, loaded_from)} FROM {staged_table} AS d WHERE {keep}"
     ).fetchone()[0]
