@@ -18,7 +18,7 @@ from crm_roi_pipeline_tests.test_webserver import _free_port, _graphql
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 OUTPUT = REPO / "test-output"
-ASSETS = ["crm/activities", "crm/deals", "crm/leads", "crm/spend", "metrics/adoption", "metrics/counterfactual",
+ASSETS = ["crm/activities", "crm/deals", "crm/leads", "crm/spend", "metrics/adoption", "metrics/counterfactual", "metrics/facts",
           "metrics/lead_sources", "metrics/monthly", "metrics/placebo_tests", "metrics/staggered_effects",
           "metrics/time_to_close", "metrics/uplift", "roi/cashflows", "roi/sensitivity", "roi/summary"]
 # As the environment notes for this machine say: without these, Chromium's background connections are

@@ -60,7 +60,7 @@ def test_webserver_serves_the_staging_assets(tmp_path):
     assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
     keys = sorted("/".join(node["assetKey"]["path"]) for node in data["assetNodes"])
     assert keys == ["crm/activities", "crm/deals", "crm/leads", "crm/spend",
-                    "metrics/adoption", "metrics/counterfactual", "metrics/lead_sources", "metrics/monthly",
+                    "metrics/adoption", "metrics/counterfactual", "metrics/facts", "metrics/lead_sources", "metrics/monthly",
                     "metrics/placebo_tests", "metrics/staggered_effects", "metrics/time_to_close", "metrics/uplift",
                     "roi/cashflows", "roi/sensitivity", "roi/summary"]
     staging = [node for node in data["assetNodes"] if node["assetKey"]["path"][0] == "crm"]
