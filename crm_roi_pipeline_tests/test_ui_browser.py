@@ -124,4 +124,14 @@ def test_the_uplift_asset_shows_the_verdict_and_its_charts(ui, page):
     # The verdict of metrics.uplift as the analyst reads it, and the estimates table beside it.
     page.get_by_text(verdict, exact=True).first.wait_for()
     page.get_by_text("its", exact=True).first.wait_for()
-    page.screenshot(path=str(OUTPUT / "metrics_uplift.png"), full_page=True)
+    page.screenshot(path=str(OUTPUT / "metrics_uplift.png"))
+    # The counterfactual chart is drawn in the UI (a long markdown value opens in a dialog), not just linked.
+    row = page.locator("tr", has=page.get_by_text("counterfactual_chart", exact=True))
+    row.get_by_text("[Show Markdown]").click()
+    image = page.locator("img[alt='counterfactual']").first
+    image.wait_for()
+    page.wait_for_timeout(500)
+    assert image.evaluate("e => e.complete ? e.naturalWidth : 0") > 100
+    page.screenshot(path=str(OUTPUT / "metrics_uplift_counterfactual.png"))
+
+

@@ -18,7 +18,7 @@ from dagster import (
 from crm_roi_pipeline.errors import user_errors
 from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet
 from crm_roi_pipeline.metrics import compute, evidence
-from crm_roi_pipeline.metrics.charts import fmt_month, monthly_chart
+from crm_roi_pipeline.metrics.charts import fmt_month, monthly_chart, png_markdown
 from crm_roi_pipeline.metrics.windows import Windows, months_between
 from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
 from crm_roi_pipeline.sources.fields import ENTITIES
@@ -218,7 +218,7 @@ def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
             reports.path / "metrics_monthly.png",
         )
         metadata["chart"] = MetadataValue.path(str(chart))
-        metadata["chart_preview"] = MetadataValue.md(f"![monthly metrics]({chart.as_uri()})")
+        metadata["chart_preview"] = MetadataValue.md(png_markdown("monthly metrics", chart))
     context.log.info(f"metrics.adoption: {len(rows)} figures, N = {windows.n}")
     return MaterializeResult(metadata=metadata)
 

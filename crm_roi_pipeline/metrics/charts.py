@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from pathlib import Path
 
@@ -12,6 +13,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import StrMethodFormatter  # noqa: E402
 
 from crm_roi_pipeline.metrics.windows import Windows, add_months  # noqa: E402
+
+
+def png_markdown(alt: str, path: Path) -> str:
+    """A PNG inline in markdown metadata. Embedded as a data URI: the Dagster UI drops file:// images, and
+    the UI may run on another machine than the one that wrote the file."""
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
 
 
 def monthly_chart(rows: list[dict], windows: Windows, path: Path) -> Path:

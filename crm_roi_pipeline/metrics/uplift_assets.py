@@ -14,6 +14,7 @@ from dagster import (
 
 from crm_roi_pipeline.errors import user_errors
 from crm_roi_pipeline.metrics import compute, evidence
+from crm_roi_pipeline.metrics.charts import png_markdown
 from crm_roi_pipeline.metrics.assets import AFTER_ANY_INGESTION, FACTS, STAGING_KEYS, _comparable, _window_metadata
 from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet
 from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
@@ -133,9 +134,9 @@ def _uplift(context, warehouse, assumptions, reports) -> list[MaterializeResult]
         **window,
     }
     if "counterfactual" in charts:
-        uplift_meta["counterfactual_chart"] = MetadataValue.md(f"![counterfactual]({charts['counterfactual'].as_uri()})")
+        uplift_meta["counterfactual_chart"] = MetadataValue.md(png_markdown("counterfactual", charts["counterfactual"]))
     if "placebo" in charts:
-        uplift_meta["placebo_chart"] = MetadataValue.md(f"![placebo test]({charts['placebo'].as_uri()})")
+        uplift_meta["placebo_chart"] = MetadataValue.md(png_markdown("placebo test", charts["placebo"]))
     its_note = (
         f"{ev.its.n_pre} pre and {ev.its.n_post} post months, month-of-year effects, HAC errors ({ev.its.hac_lags} lags)"
         if isinstance(ev.its, ItsResult) else ev.its.reason
@@ -149,7 +150,7 @@ def _uplift(context, warehouse, assumptions, reports) -> list[MaterializeResult]
         MaterializeResult(asset_key=COUNTERFACTUAL, metadata={
             "dagster/row_count": MetadataValue.int(len(ev.its.counterfactual) if isinstance(ev.its, ItsResult) else 0),
             "model": MetadataValue.text(its_note),
-            **({"chart": MetadataValue.md(f"![counterfactual]({charts['counterfactual'].as_uri()})")} if "counterfactual" in charts else {}),
+            **({"chart": MetadataValue.md(png_markdown("counterfactual", charts["counterfactual"]))} if "counterfactual" in charts else {}),
         }),
         MaterializeResult(asset_key=PLACEBO, metadata={
             "dagster/row_count": MetadataValue.int(len(placebo_rows)),
