@@ -154,6 +154,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         print(f"\nROI {shown('roi_pct', '%')}, NPV {headline['currency'].value} {headline['npv'].value:,.0f}, "
               f"payback {shown('payback_months', ' months')}")
+        if "revenue_benefit_from" in headline:
+            print(f"Revenue benefit from {headline['revenue_benefit_from'].value}")
+        if "how_sure" in headline:
+            print(f"How sure: {headline['how_sure'].value}")
         print(f"Report: {headline['report'].value}")
     if checks:
         print("\nData-quality checks that did not pass (details in the Dagster UI, or rerun the asset checks):")

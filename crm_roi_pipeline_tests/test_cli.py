@@ -38,6 +38,9 @@ def test_run_stages_every_table_and_exits_zero(tmp_path):
     # 50 opportunities, 60 leads, 75 tasks; the 8 campaigns have no ActualCost and are rejected.
     assert "crm/deals" in proc.stdout and "deals: 50 rows staged, 0 rejected" in proc.stdout
     assert "spend: 0 rows staged, 8 rejected" in proc.stdout
+    # The headline says where the revenue benefit came from and how strong the evidence is.
+    assert "Revenue benefit from before_after: benefit_method: before_after" in proc.stdout
+    assert "\nHow sure: " in proc.stdout
     with duckdb.connect(str(tmp_path / "out.duckdb"), read_only=True) as conn:
         counts = [conn.execute(f"SELECT count(*) FROM crm.{t}").fetchone()[0] for t in ("deals", "leads", "activities", "spend", "rejects")]
     assert counts == [50, 60, 75, 0, 8]
