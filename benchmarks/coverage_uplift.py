@@ -59,11 +59,12 @@ def its_series(rng: np.random.Generator, step: float, phi: float) -> tuple[pd.Da
 
 def bench_its(simulations: int, seed: int) -> list[list[str]]:
     rows = []
-    for label, phi in (("white noise", 0.0), ("AR(1) φ=0.5", 0.5)):
+    for errors, label, phi in (("ar1", "white noise", 0.0), ("ar1", "AR(1) φ=0.5", 0.5),
+                               ("hac", "white noise, HAC", 0.0), ("hac", "AR(1) φ=0.5, HAC", 0.5)):
         its_err, naive_err, covered, widths = [], [], [], []
         for i in range(simulations):
             series, adoption = its_series(np.random.default_rng([seed, 1, i, int(phi * 10)]), STEP, phi)
-            result = fit_its(series, adoption)
+            result = fit_its(series, adoption, errors=errors)
             assert isinstance(result, ItsResult)
             its_err.append(result.uplift_per_month - STEP)
             covered.append(result.uplift_low <= STEP <= result.uplift_high)

@@ -137,10 +137,12 @@ def _uplift(context, warehouse, assumptions, reports) -> list[MaterializeResult]
         uplift_meta["counterfactual_chart"] = MetadataValue.md(png_markdown("counterfactual", charts["counterfactual"]))
     if "placebo" in charts:
         uplift_meta["placebo_chart"] = MetadataValue.md(png_markdown("placebo test", charts["placebo"]))
-    its_note = (
-        f"{ev.its.n_pre} pre and {ev.its.n_post} post months, month-of-year effects, HAC errors ({ev.its.hac_lags} lags)"
-        if isinstance(ev.its, ItsResult) else ev.its.reason
-    )
+    its = ev.its
+    if not isinstance(its, ItsResult):
+        its_note = its.reason
+    else:
+        its_note = f"{its.n_pre} pre and {its.n_post} post months, month-of-year effects, " + (
+            f"AR(1) errors (rho {its.rho:.2f})" if its.rho is not None else f"{its.errors} errors")
     staggered_note = (
         "no team_adoption_dates in the assumptions" if ev.staggered is None
         else getattr(ev.staggered, "reason", f"{ev.staggered.n_teams} teams in {ev.staggered.n_cohorts} cohorts")
@@ -183,7 +185,7 @@ def _uplift_rows(ev: evidence.RevenueEvidence, verdict: str, window_months: int)
         rows.append(("its", its.uplift_per_month, its.uplift_low, its.uplift_high, its.p_value, its.n_post, its.method,
                      f"won revenue per month above the counterfactual; {its.n_pre} pre months, seasonal terms: {its.seasonal}"))
     else:
-        rows.append(("its", None, None, None, None, 0, "its_segmented_hac", its.reason))
+        rows.append(("its", None, None, None, None, 0, "its_segmented_ar1", its.reason))
     p = ev.placebo
     rows.append(("placebo", p.real, None, None, p.p_value, p.n, f"placebo_{ev.placebo_estimator}",
                  f"rank {p.rank} of {p.n + 1}" if p.rank is not None else "no fake adoption month fits inside the pre period"))

@@ -108,12 +108,16 @@ def its_estimator(*, min_pre_months: int = 12, hac_lags: int | None = None) -> E
     "uplift" is mostly the seasonal swing, a placebo far larger than any real effect would need to beat.
     Where the dummies are identified but barely (13–23 pre months) they are kept; those placebo estimates
     are noisier, which makes the test conservative rather than flattering.
+
+    The point estimate is OLS's (errors="hac"; the error model changes only the interval, which a placebo
+    test does not use): an AR(1) coefficient estimated from 12 to 24 fake pre months makes GLS estimates
+    erratic, and the real estimate is made the same way so that it is compared like with like.
     """
 
     def estimate(series: pd.DataFrame, adoption_month: dt.date, transition_months: int = 0) -> float:
         result = fit_its(
             series, adoption_month, transition_months=transition_months, min_pre_months=min_pre_months,
-            hac_lags=hac_lags, seasonal="auto",
+            hac_lags=hac_lags, seasonal="auto", errors="hac",
         )
         return result.uplift_per_month if isinstance(result, ItsResult) else math.nan
 
