@@ -103,7 +103,7 @@ def test_counterfactual_removes_the_trend_that_before_after_counts_as_uplift(pro
     fakes = [m for m, real in placebo if not real]
     assert fakes == [add_months(dt.date(2022, 1, 1), i) for i in range(13)]
     assert uplift["placebo"][3] == pytest.approx(1 / 14)  # p = (1 + 0) / (1 + 13)
-    assert uplift["placebo"][6] == "rank 1 of 14"
+    assert uplift["placebo"][6] == "rank 1 of 14; OLS point estimates, real and fake alike"
     assert uplift["verdict"][6].startswith("Strong evidence")
 
 

@@ -188,7 +188,8 @@ def _uplift_rows(ev: evidence.RevenueEvidence, verdict: str, window_months: int)
         rows.append(("its", None, None, None, None, 0, "its_segmented_ar1", its.reason))
     p = ev.placebo
     rows.append(("placebo", p.real, None, None, p.p_value, p.n, f"placebo_{ev.placebo_estimator}",
-                 f"rank {p.rank} of {p.n + 1}" if p.rank is not None else "no fake adoption month fits inside the pre period"))
+                 (f"rank {p.rank} of {p.n + 1}" if p.rank is not None else "no fake adoption month fits inside the pre period")
+                 + ("; OLS point estimates, real and fake alike" if ev.placebo_estimator == "its" else "")))
     st = ev.staggered
     if isinstance(st, StaggeredResult):
         rows.append(("staggered", st.att, st.att_low, st.att_high, None, st.n_teams, st.method,
