@@ -17,7 +17,7 @@ from dagster import (
 
 from crm_roi_pipeline.errors import user_errors
 from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet
-from crm_roi_pipeline.metrics import compute, evidence
+from crm_roi_pipeline.metrics import compute
 from crm_roi_pipeline.metrics.charts import fmt_month, monthly_chart, png_markdown
 from crm_roi_pipeline.metrics.windows import Windows, months_between
 from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
@@ -174,6 +174,8 @@ def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
         windows = _comparable(conn, parsed, require=True)
         rows = compute.adoption_rows(conn, windows)
         level = parsed.confidence_level
+        from crm_roi_pipeline.metrics import evidence  # scipy and statsmodels load only when this runs
+
         intervals = evidence.adoption_intervals(conn, windows, {r[0]: (r[1], r[2]) for r in rows}, level=level)
         rows = [(*row, intervals[row[0]].low, intervals[row[0]].high, intervals[row[0]].method, level) for row in rows]
         waiting = compute.unconverted_yet(conn, windows, parsed.conversion_window_days)

@@ -6,13 +6,7 @@ import base64
 import datetime as dt
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only; no display on a server
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import StrMethodFormatter  # noqa: E402
-
-from crm_roi_pipeline.metrics.windows import Windows, add_months  # noqa: E402
+from crm_roi_pipeline.metrics.windows import Windows, add_months
 
 
 def png_markdown(alt: str, path: Path) -> str:
@@ -21,8 +15,20 @@ def png_markdown(alt: str, path: Path) -> str:
     return f"![{alt}](data:image/png;base64,{base64.b64encode(path.read_bytes()).decode()})"
 
 
+def pyplot():
+    """matplotlib, loaded when a chart is drawn rather than when Dagster loads the definitions."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; no display on a server
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import StrMethodFormatter
+
+    return plt, StrMethodFormatter
+
+
 def monthly_chart(rows: list[dict], windows: Windows, path: Path) -> Path:
     """Three panels sharing the month axis, the pre/post windows shaded and the adoption month marked."""
+    plt, StrMethodFormatter = pyplot()
     months = [r["month"] for r in rows]
     fig, axes = plt.subplots(3, 1, figsize=(11, 8), sharex=True, constrained_layout=True)
     series = [

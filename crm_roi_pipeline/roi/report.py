@@ -8,15 +8,10 @@ import html
 import io
 from dataclasses import dataclass, field
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import StrMethodFormatter  # noqa: E402
-
-from crm_roi_pipeline.metrics.windows import Windows  # noqa: E402
-from crm_roi_pipeline.roi.model import RoiModel  # noqa: E402
-from crm_roi_pipeline.settings import Assumptions  # noqa: E402
+from crm_roi_pipeline.metrics.charts import pyplot
+from crm_roi_pipeline.metrics.windows import Windows
+from crm_roi_pipeline.roi.model import RoiModel
+from crm_roi_pipeline.settings import Assumptions
 
 
 def money(value: float | None, currency: str = "") -> str:
@@ -74,6 +69,7 @@ def headline_markdown(model: RoiModel) -> str:
 
 def cumulative_chart_png(model: RoiModel) -> bytes:
     """Cumulative net benefit month by month: the one-time costs at month 0, then the monthly net."""
+    plt, StrMethodFormatter = pyplot()
     monthly_net = (model.benefits.annual - model.annual_recurring_costs) / 12
     months = list(range(0, 12 * model.horizon_years + 1))
     values = [-model.one_time_costs + monthly_net * m for m in months]
