@@ -34,6 +34,21 @@ ASSUMPTIONS = textwrap.dedent(
       Add-on: expansion
     """
 )
+# Assumptions for made-up histories (adoption 2024-01, as_of 2025-01-15): fill in the benefit method and extra keys.
+HISTORY_ASSUMPTIONS = """\
+adoption_date: 2024-01-01
+transition_months: 0
+window_months: 12
+as_of: 2025-01-15
+reporting_currency: USD
+gross_margin: 0.7
+discount_rate: 0.1
+horizon_years: 3
+benefit_method: {method}
+costs:
+  - {{name: Licences, category: software, recurring: true, amount: 12000}}
+{extra}"""
+
 ALL_MONTHS = {"dagster/asset_partition_range_start": "2015-01-01"}
 
 

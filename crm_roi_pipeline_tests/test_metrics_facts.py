@@ -8,18 +8,8 @@ from dagster import materialize
 from crm_roi_pipeline.metrics import compute
 from crm_roi_pipeline.metrics.assets import metrics_adoption, metrics_facts
 from crm_roi_pipeline.resources import Reports
+from crm_roi_pipeline_tests.conftest import HISTORY_ASSUMPTIONS
 
-ASSUMPTIONS = """\
-adoption_date: 2024-01-01
-transition_months: 0
-window_months: 12
-as_of: 2025-01-15
-reporting_currency: USD
-gross_margin: 0.7
-discount_rate: 0.1
-horizon_years: 3
-costs: []
-"""
 DEALS = """\
 deal_id,is_closed,is_won,amount,created_at,closed_at
 D0,true,false,500,2022-01-01,2022-01-05
@@ -38,7 +28,7 @@ def _won_revenue(project) -> tuple[float, float]:
 
 
 def test_facts_are_published_and_a_stale_copy_is_never_read(project):
-    project.assumptions.write_text(ASSUMPTIONS)
+    project.assumptions.write_text(HISTORY_ASSUMPTIONS.format(method="before_after", extra=""))
     project.write("deals.csv", DEALS)
     project.stage(first="2022-01-01", last="2025-01-01")
     _materialize(project, [metrics_facts, metrics_adoption])

@@ -16,25 +16,13 @@ from crm_roi_pipeline.metrics.uplift_assets import uplift_assets
 from crm_roi_pipeline.metrics.windows import add_months
 from crm_roi_pipeline.resources import Reports
 from crm_roi_pipeline.roi.assets import REPORT_FILE, roi_assets
+from crm_roi_pipeline_tests.conftest import HISTORY_ASSUMPTIONS as ASSUMPTIONS
 
 FIRST = dt.date(2021, 1, 1)
 ADOPTION = dt.date(2024, 1, 1)
 MONTHS = [add_months(FIRST, i) for i in range(48)]  # 36 pre months (2021-01 … 2023-12), 12 post (2024)
 STEP, TREND = 500.0, 50.0
 
-ASSUMPTIONS = """\
-adoption_date: 2024-01-01
-transition_months: 0
-window_months: 12
-as_of: 2025-01-15
-reporting_currency: USD
-gross_margin: 0.7
-discount_rate: 0.1
-horizon_years: 3
-benefit_method: {method}
-costs:
-  - {{name: Licences, category: software, recurring: true, amount: 12000}}
-{extra}"""
 
 
 def _won_amounts(seed: int = 3) -> list[float]:
