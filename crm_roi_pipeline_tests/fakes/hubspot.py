@@ -33,11 +33,7 @@ import functools
 import itertools
 import json
 import math
-import os
 import re
-import shutil
-import ssl
-import tempfile
 import threading
 import time
 import traceback
@@ -49,8 +45,9 @@ from typing import Any, Iterator
 from urllib.parse import quote
 
 import pytest
-from pytest_httpserver import HTTPServer
 from werkzeug.wrappers import Request, Response
+
+from crm_roi_pipeline_tests.fakes.server import FakeServer
 
 UTC = timezone.utc
 
@@ -477,18 +474,11 @@ def _validation(message: str, **extra: Any) -> ApiError:
     return ApiError(400, "VALIDATION_ERROR", message, **extra)
 
 
-class _QuickStopServer(HTTPServer):
-    """pytest-httpserver polls for shutdown every 0.5 s; poll faster so stop() returns at once."""
-
-    def thread_target(self) -> None:
-        assert self.server is not None
-        self.server.serve_forever(poll_interval=0.02)
-
 
 # --------------------------------------------------------------------------------------------- fake
 
 
-class FakeHubSpot:
+class FakeHubSpot(FakeServer):
     """A started fake portal. See the module docstring; all public methods are thread-safe."""
 
     def __init__(self, ca: Any = None, *, search_rps: float | None = 4, clock: datetime | None = None,
@@ -527,37 +517,7 @@ class FakeHubSpot:
         self.token = self.issue_token(scopes)
         self.add_pipeline("Sales Pipeline", DEFAULT_DEAL_STAGES, pipeline_id="default", display_order=0)
 
-        self._tmpdir = tempfile.mkdtemp(prefix="fake-hubspot-")
-        self.ca_bundle: str | None = None
-        context = None
-        if ca is not None:
-            self.ca_bundle = os.path.join(self._tmpdir, "ca.pem")
-            ca.cert_pem.write_to_path(self.ca_bundle)
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-        self._server = _QuickStopServer(host="127.0.0.1", port=0, ssl_context=context)
-        self._server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
-        self._server.start()
-        self.url = f"{'https' if context else 'http'}://127.0.0.1:{self._server.port}"
-
-    # ------------------------------------------------------------------------------ lifecycle
-
-    def stop(self) -> None:
-        with self._lock:
-            if self._server.is_running():
-                self._server.stop()
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-
-    def __enter__(self) -> FakeHubSpot:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    def check(self) -> None:
-        """Fail if the fake itself crashed while serving a request."""
-        if self.server_errors:
-            raise AssertionError("FakeHubSpot crashed while serving:\n" + "\n".join(self.server_errors))
+        self._serve(ca, "fake-hubspot-")
 
     # ------------------------------------------------------------------------- client helpers
 

@@ -32,12 +32,8 @@ import hmac
 import io
 import itertools
 import json
-import os
 import re
 import secrets
-import shutil
-import ssl
-import tempfile
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -47,8 +43,9 @@ from typing import Any, Iterator
 
 import pytest
 import trustme
-from pytest_httpserver import HTTPServer
 from werkzeug.wrappers import Request, Response
+
+from crm_roi_pipeline_tests.fakes.server import FakeServer
 
 UTC = timezone.utc
 
@@ -815,15 +812,8 @@ _DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET"
 _LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 
 
-class _QuickStopServer(HTTPServer):
-    """pytest-httpserver polls for shutdown every 0.5 s; poll faster so stop() returns at once."""
 
-    def thread_target(self) -> None:
-        assert self.server is not None
-        self.server.serve_forever(poll_interval=0.02)
-
-
-class FakeSalesforce:
+class FakeSalesforce(FakeServer):
     """A started fake org. See the module docstring; all public methods are thread-safe."""
 
     def __init__(self, ca: trustme.CA, *, page_size: int = 2000, bulk_polls_before_complete: int = 1,
@@ -865,35 +855,7 @@ class FakeSalesforce:
         self._tokens: set[str] = set()
         self.access_token = self._issue_token()
 
-        self._tmpdir = tempfile.mkdtemp(prefix="fake-salesforce-")
-        self.ca_bundle = os.path.join(self._tmpdir, "ca.pem")
-        ca.cert_pem.write_to_path(self.ca_bundle)
-        server_cert = ca.issue_cert("127.0.0.1", "localhost")
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        server_cert.configure_cert(context)
-        self._server = _QuickStopServer(host="127.0.0.1", port=0, ssl_context=context)
-        self._server.expect_request(re.compile(".*")).respond_with_handler(self._handle)
-        self._server.start()
-        self.url = f"https://127.0.0.1:{self._server.port}"
-
-    # ------------------------------------------------------------------------------ lifecycle
-
-    def stop(self) -> None:
-        with self._lock:
-            if self._server.is_running():
-                self._server.stop()
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
-
-    def __enter__(self) -> FakeSalesforce:
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.stop()
-
-    def check(self) -> None:
-        """Fail if the fake itself crashed while serving a request."""
-        if self.server_errors:
-            raise AssertionError("FakeSalesforce crashed while serving:\n" + "\n".join(self.server_errors))
+        self._serve(ca, "fake-salesforce-")
 
     # ------------------------------------------------------------------------- client helpers
 
