@@ -11,7 +11,6 @@ Every bootstrap is seeded: the same data give the same intervals on every run.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from dataclasses import dataclass
 
@@ -205,9 +204,10 @@ def revenue_evidence(conn, windows: Windows, assumptions: Assumptions, *, seed: 
     level = assumptions.confidence_level
     series = monthly_won_revenue(conn, windows)
     transition = months_between(windows.adoption_month, windows.first_post_month)
-    months = window_months(conn, windows)
-    pre = months.loc[months["period"] == "pre", "won_revenue"].to_numpy(dtype=float)
-    post = months.loc[months["period"] == "post", "won_revenue"].to_numpy(dtype=float)
+    # The windows' months are in the series already (it runs to the post window's end).
+    month = series["month"]
+    pre = series.loc[(month >= windows.pre[0]) & (month <= windows.pre[1]), "value"].to_numpy(dtype=float)
+    post = series.loc[(month >= windows.post[0]) & (month <= windows.post[1]), "value"].to_numpy(dtype=float)
     before_after = float(post.mean() - pre.mean()) if len(pre) and len(post) else None
     interval = bootstrap_months_difference(pre, post, mean_statistic, level=level, n_resamples=RESAMPLES, seed=seed)
     its = fit_its(series, windows.adoption_month, transition_months=transition, level=level)
@@ -262,6 +262,3 @@ def verdict(evidence: RevenueEvidence, currency: str) -> str:
 def _p(value: float | None) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
 
-
-def month_label(value: dt.date) -> str:
-    return f"{value:%Y-%m}"

@@ -4,8 +4,6 @@ Kept apart from the asset's definition so that scipy, statsmodels and matplotlib
 not whenever Dagster loads the definitions (about 1.5 s of every start-up).
 """
 
-import datetime as dt
-
 from dagster import MaterializeResult, MetadataValue
 
 from crm_roi_pipeline.metrics import compute, evidence
@@ -50,7 +48,7 @@ def publish(context, warehouse, assumptions, reports) -> list[MaterializeResult]
             cf = ev.its.counterfactual
             conn.executemany(
                 "INSERT INTO metrics.counterfactual VALUES (?, ?, ?, ?, ?)",
-                [(_day(r.month), float(r.actual), float(r.expected), float(r.expected_low), float(r.expected_high))
+                [(r.month, float(r.actual), float(r.expected), float(r.expected_low), float(r.expected_high))
                  for r in cf.itertuples()],
             )
         conn.execute("CREATE OR REPLACE TABLE metrics.placebo_tests (adoption_month DATE, estimate DOUBLE, is_real BOOLEAN)")
@@ -65,7 +63,7 @@ def publish(context, warehouse, assumptions, reports) -> list[MaterializeResult]
         if isinstance(ev.staggered, StaggeredResult):
             conn.executemany(
                 "INSERT INTO metrics.staggered_effects VALUES (?, ?, ?, ?, ?, ?)",
-                [(_day(r.cohort), _day(r.month), int(r.event_time), float(r.att), int(r.n_treated), int(r.n_controls))
+                [(r.cohort, r.month, int(r.event_time), float(r.att), int(r.n_treated), int(r.n_controls))
                  for r in ev.staggered.group_time.itertuples()],
             )
         conn.execute(
@@ -127,10 +125,6 @@ def publish(context, warehouse, assumptions, reports) -> list[MaterializeResult]
             "kaplan_meier": MetadataValue.md(_ttc_markdown(ttc, closed_median, level)),
         }),
     ]
-
-
-def _day(value) -> dt.date:
-    return value.date() if hasattr(value, "date") and callable(value.date) else value
 
 
 def _uplift_rows(ev: evidence.RevenueEvidence, verdict: str, window_months: int) -> list[tuple]:
