@@ -63,7 +63,11 @@ def _measured(rows: dict[str, tuple], uplift: dict[str, tuple]) -> Measured:
         row = uplift.get(estimate)
         return (row[1], row[2]) if row and row[1] is not None and row[2] is not None else None
 
-    its = uplift.get("its")
+    its = uplift.get("its")  # value, ci_low, ci_high, p_value, note
+    if its is None:
+        its_unavailable = "metrics/uplift has not been published"
+    else:
+        its_unavailable = its[4] if its[0] is None else None
     return Measured(
         pre_won_revenue=value("won_revenue", 0) or 0.0,
         post_won_revenue=value("won_revenue", 1) or 0.0,
@@ -73,7 +77,7 @@ def _measured(rows: dict[str, tuple], uplift: dict[str, tuple]) -> Measured:
         before_after_interval=interval("before_after"),
         its_lift=its[0] if its else None,
         its_interval=interval("its"),
-        its_unavailable=(its[4] if its and its[0] is None else None) if its else "metrics/uplift has not been published",
+        its_unavailable=its_unavailable,
     )
 
 

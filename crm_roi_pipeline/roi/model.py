@@ -133,13 +133,11 @@ class RoiModel:
         ]
 
 
-def annual_benefits(assumptions: Assumptions, measured: Measured, lift: float | None = None) -> Benefits:
+def annual_benefits(assumptions: Assumptions, measured: Measured, lift: float) -> Benefits:
     """METRICS.md: measured benefits, each cut by its risk haircut, plus the estimates of the assumptions.
 
-    The revenue lift per month is post − pre won revenue (before_after), or the uplift over the interrupted
-    time series counterfactual (benefit_method: its); `lift` overrides both (the sensitivity's interval)."""
-    if lift is None:
-        lift = measured.revenue_lift(assumptions.benefit_method)[0]
+    `lift` is the won revenue per month credited to the CRM: post − pre (before_after), the uplift over the
+    interrupted time series counterfactual (benefit_method: its), or the sensitivity's interval ends."""
     revenue = lift * 12 * assumptions.gross_margin * (1 - assumptions.risk.revenue)
     acquisition = 0.0
     if measured.pre_cac is not None and measured.post_cac is not None and measured.post_new_customers is not None:
@@ -156,8 +154,9 @@ def annual_benefits(assumptions: Assumptions, measured: Measured, lift: float | 
 def build_model(assumptions: Assumptions, measured: Measured, lift: float | None = None) -> RoiModel:
     one_time = sum(c.amount for c in assumptions.costs if not c.recurring)
     recurring = sum(c.amount for c in assumptions.costs if c.recurring)
-    benefits = annual_benefits(assumptions, measured, lift)
     used_lift, method, _, why = measured.revenue_lift(assumptions.benefit_method)
+    lift = used_lift if lift is None else lift
+    benefits = annual_benefits(assumptions, measured, lift)
     horizon = assumptions.horizon_years
     costs = [one_time] + [recurring] * horizon
     yearly_benefits = [0.0] + [benefits.annual] * horizon
@@ -170,7 +169,7 @@ def build_model(assumptions: Assumptions, measured: Measured, lift: float | None
         benefits=benefits,
         flows=finance.cash_flows(costs, yearly_benefits, assumptions.discount_rate),
         cost_lines=[(c.name, c.category, c.recurring, c.amount) for c in assumptions.costs],
-        revenue_lift=used_lift if lift is None else lift,
+        revenue_lift=lift,
         benefit_method=method,
         benefit_why=why,
     )
