@@ -149,19 +149,26 @@ def _stage_sql(mapping: FileMapping) -> str:
     return f"CASE WHEN stage IS NULL THEN NULL {whens} ELSE {default} END"
 
 
-def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> str:
-    """One SELECT that turns a file (a relation from `text_table`) into typed canonical fields."""
+def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int, scope: str | None = None) -> str:
+    """One SELECT that turns a file (a relation from `text_table`) into typed canonical fields.
+
+    `scope` (SQL on `_month`) keeps only the rows whose month it accepts. It is applied to the text, before
+    anything else is typed: DuckDB does not push a filter on a typed column below the typing, so filtering
+    afterwards typed every row of the file to keep one month's."""
     mapping = resolved.mapping
     kinds = fields_of(mapping.entity)
+    month_field = MONTH_FIELD[mapping.entity]
+    where = ""
     texts = []
     for name in kinds:
         if name in mapping.constants:
             expr = _sql_str(mapping.constants[name])
         elif name in resolved.columns:
-            parts = [f"nullif(trim({_ident(c)}), '')" for c in resolved.columns[name]]
+            parts = [f"crm_text({_ident(c)})" for c in resolved.columns[name]]
             expr = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
             if name in LIST_VALUED:
-                expr = f"nullif(trim(split_part({expr}, ';', 1)), '')"
+                # Only values holding a list pay for splitting it.
+                expr = f"CASE WHEN contains({expr}, ';') THEN crm_text(split_part({expr}, ';', 1)) ELSE {expr} END"
         elif name in mapping.defaults and mapping.defaults[name] is not None:
             expr = _sql_str(mapping.defaults[name])
         elif name == "source_system":
@@ -169,6 +176,10 @@ def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> s
         else:
             expr = "NULL::VARCHAR"
         texts.append(f"{expr} AS {_ident(name)}")
+        if scope and name == month_field:
+            # The same expression as the typed month below, so the rows kept are exactly those it accepts.
+            month = f"date_trunc('month', {_timestamp_sql(expr, mapping.date_format)})::DATE"
+            where = f"WHERE {scope.replace('_month', month)}"
 
     has_stage_map = mapping.stages is not None or mapping.stage_default is not None
     typed = []
@@ -213,6 +224,7 @@ def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> s
             FROM (
                 SELECT {', '.join(texts)}, {ROW_COLUMN} AS _row
                 FROM {relation}
+                {where}
             )
         )"""
 
@@ -266,11 +278,10 @@ def load_entity(
     (SQL on `_month`) keeps only the rows a run can write: typing and checking the rest would only be thrown
     away, which made re-running one month cost as much as the whole history."""
     files = plan.files_for(entity)
-    month = _ident(MONTH_FIELD[entity])
     selects = []
     try:
         for i, f in enumerate(files):
-            selects.append(select_file_sql(f, text_table(conn, f.path, f"{table}_text_{i}"), i))
+            selects.append(select_file_sql(f, text_table(conn, f.path, f"{table}_text_{i}"), i, scope))
     except duckdb.InvalidInputException as exc:
         # DuckDB's CSV errors name the file and line already; say what to do about them.
         raise InputFileError(
@@ -278,24 +289,43 @@ def load_entity(
             f"cannot be parsed as CSV: {str(exc).splitlines()[0]}",
             fix="save the file as comma-separated UTF-8 with one header row.",
         ) from None
-    if scope:
-        row_month = f"date_trunc('month', {month})::DATE"
-        selects = [f"SELECT * FROM ({sql}) WHERE {scope.replace('_month', row_month)}" for sql in selects]
     if not selects:
         return []
     conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS " + "\nUNION ALL BY NAME\n".join(selects))
     return files
 
 
+_SLASH_DATE = "'\\d{1,2}/\\d{1,2}/\\d{2,4}.*'"
+
+
+def misread_columns_sql(entity: str) -> list[str]:
+    """Columns of the staged table (from a typed row `d`) that `fail_on_unreadable` reads: a stage value the
+    mapping does not list, and the first timestamp field holding a slash date that is not month-first."""
+    columns = []
+    kinds = fields_of(entity)
+    if "stage" in kinds:
+        columns.append(
+            "CASE WHEN d._has_stage_map AND d.stage IS NOT NULL AND d._stage_class IS NULL THEN d.stage END "
+            "AS _unmapped_stage"
+        )
+    whens = " ".join(
+        f"WHEN d.{_ident(n)} IS NULL AND regexp_full_match(d.{_ident(n + '__txt')}, {_SLASH_DATE}) THEN {_sql_str(n)}"
+        for n, k in kinds.items() if k == "timestamp"
+    )
+    if whens:
+        columns.append(f"CASE WHEN d._date_format IS NULL THEN CASE {whens} END END AS _misread_date")
+    return columns
+
+
 def fail_on_unreadable(conn: duckdb.DuckDBPyConnection, entity: str, table: str) -> None:
     """Stage values a mapping does not list, and slash dates that are not month-first, stop the asset:
     both mean the whole file is being misread, which no per-row reject would make visible enough.
 
-    Run on the staged table (it keeps the raw columns), before anything is written."""
+    Run on the staged table (see `misread_columns_sql`), before anything is written."""
     if "stage" in fields_of(entity):
         row = conn.execute(
-            f"""SELECT _file, list(DISTINCT stage ORDER BY stage)[:10], min(_row), count(*)
-                FROM {table} WHERE _has_stage_map AND stage IS NOT NULL AND _stage_class IS NULL
+            f"""SELECT _file, list(DISTINCT _unmapped_stage ORDER BY _unmapped_stage)[:10], min(_row), count(*)
+                FROM {table} WHERE _unmapped_stage IS NOT NULL
                 GROUP BY ALL ORDER BY 1 LIMIT 1"""
         ).fetchone()
         if row:
@@ -307,14 +337,13 @@ def fail_on_unreadable(conn: duckdb.DuckDBPyConnection, entity: str, table: str)
                 f"(first at row {first_row}).",
                 fix=f"add each value under 'stages:' in {stem}.mapping.yaml as won, lost or open.",
             )
-    ts_fields = [n for n, k in fields_of(entity).items() if k == "timestamp"]
-    checks = " UNION ALL ".join(
-        f"SELECT _file, _row, {_sql_str(n)} AS field, {_ident(n + '__txt')} AS value FROM {table} "
-        f"WHERE {_ident(n)} IS NULL AND _date_format IS NULL "
-        f"AND regexp_full_match({_ident(n + '__txt')}, '\\d{{1,2}}/\\d{{1,2}}/\\d{{2,4}}.*')"
-        for n in ts_fields
-    )
-    row = conn.execute(f"SELECT * FROM ({checks}) ORDER BY _file, _row LIMIT 1").fetchone()
+    if not any(k == "timestamp" for k in fields_of(entity).values()):
+        return
+    # A misread date is a problem, so its row keeps the value as written in _raw.
+    row = conn.execute(
+        f"""SELECT _file, _row, _misread_date, json_extract_string(_raw, '$.' || _misread_date) FROM {table}
+            WHERE _misread_date IS NOT NULL ORDER BY _file, _row LIMIT 1"""
+    ).fetchone()
     if row:
         file, line, name, value = row
         stem = file.rsplit(".", 1)[0]

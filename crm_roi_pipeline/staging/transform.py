@@ -8,12 +8,14 @@ here from the field list, so a new field is checked without anyone remembering t
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import cache
 from pathlib import Path
 
 import duckdb
 
 from crm_roi_pipeline.settings import Assumptions
+from crm_roi_pipeline.sources.csv_exports import misread_columns_sql
 from crm_roi_pipeline.sources.fields import FIELDS, ID_FIELD, MONTH_FIELD, fields_of
 
 _SQL = Path(__file__).parent / "sql"
@@ -103,7 +105,11 @@ def build_staged(
     history_start: dt.date,
     last_month: dt.date,
 ) -> None:
-    """Create `staged_table`: the final columns of `crm.<entity>` plus `_month`, `_reason` and provenance."""
+    """Create `staged_table`: the columns of `crm.<entity>` plus `_month`, `_reason`, provenance and, for rows
+    that may be rejected, `_raw` (the input's values as JSON).
+
+    Only what the writes need is kept: the raw text of every field beside its typed value made this table four
+    times wider, and building it cost more than typing the values."""
     ccy = _lit(reporting_currency)
     derive = sql_file(f"derive_{entity}.sql").format(raw=raw_table, reporting_currency=ccy)
     month_field = MONTH_FIELD[entity]
@@ -117,6 +123,16 @@ def build_staged(
             FROM (SELECT *, date_trunc('month', {_HAS_RATE[entity]})::DATE AS _fx_month FROM dated) AS d
             LEFT JOIN _fx_rates AS x ON x.currency = d.currency_ AND x.month = d._fx_month"""
     reasons = ",\n                ".join(_reasons(entity, history_start, last_month))
+    # A duplicate is rejected after this table is built (see `_reject_duplicates`), so rows whose id repeats
+    # keep their raw values too; finding the repeated ids is one hash aggregate over the id column.
+    may_repeat = "FALSE"
+    if entity != "spend":
+        id_field = ID_FIELD[entity]
+        may_repeat = (
+            f"(d.source_system, d.{id_field}) IN (SELECT source_system, {id_field} FROM {raw_table} "
+            f"WHERE {id_field} IS NOT NULL GROUP BY ALL HAVING count(*) > 1)"
+        )
+    checks = "".join(f", {sql}" for sql in misread_columns_sql(entity))
     # Every row carries its own _row and _file, so no statement here needs insertion order; without it
     # DuckDB builds the table on every core.
     conn.execute("SET preserve_insertion_order = false")
@@ -135,7 +151,12 @@ def build_staged(
                 ), '') AS _problem
                 FROM rated
             )
-            SELECT *{_text_only_for_problems(entity)}, _problem AS _reason FROM checked
+            SELECT {final_columns(entity)},
+                   d._month, d._problem AS _reason, d.is_deleted,
+                   d._row, d._file, d._file_label, d._file_order,
+                   CASE WHEN d._problem IS NOT NULL OR {may_repeat} THEN {raw_json_sql(entity)} END AS _raw
+                   {checks}
+            FROM checked AS d
             """
         )
         if entity != "spend":
@@ -144,20 +165,11 @@ def build_staged(
         conn.execute("RESET preserve_insertion_order")
 
 
-def _text_only_for_problems(entity: str) -> str:
-    """The values as the input wrote them are kept only on rows with a problem, which quote them: on the
-    millions of clean rows they would double the staged table for nothing (duplicates, rejected after this,
-    show their typed values instead; see `raw_json_sql`)."""
-    texts = [f"CASE WHEN _problem IS NOT NULL THEN {n}__txt END AS {n}__txt"
-             for n, kind in FIELDS[entity].items() if kind in _KIND_WORDS]
-    return f" REPLACE ({', '.join(texts)})" if texts else ""
-
-
 def _reject_duplicates(conn: duckdb.DuckDBPyConnection, staged_table: str, id_field: str) -> None:
     """Within one pull, the later row of a repeated id is the newer one: keep it, reject the others.
 
-    Ranking only the ids that repeat (found by a hash aggregate) rather than windowing over every row:
-    sorting millions of wide rows for the few duplicates an export has cost more than typing them."""
+    Only rows without a problem whose id repeats are ranked: `build_staged` gave exactly the rows whose id
+    repeats (and the rows with a problem) a `_raw`, so no second aggregate over millions of rows is needed."""
     conn.execute(
         f"""
         UPDATE {staged_table} AS s
@@ -169,12 +181,7 @@ def _reject_duplicates(conn: duckdb.DuckDBPyConnection, staged_table: str, id_fi
                    first_value(_file_label) OVER w AS _kept_file,
                    first_value(_row) OVER w AS _kept_row
             FROM {staged_table}
-            SEMI JOIN (
-                SELECT source_system, {id_field} FROM {staged_table}
-                WHERE _problem IS NULL
-                GROUP BY ALL HAVING count(*) > 1
-            ) USING (source_system, {id_field})
-            WHERE _problem IS NULL
+            WHERE _reason IS NULL AND _raw IS NOT NULL
             WINDOW w AS (PARTITION BY source_system, {id_field} ORDER BY _file_order DESC, _row DESC)
         ) AS k
         WHERE k._rank > 1 AND s.source_system = k.source_system AND s.{id_field} = k.{id_field}
@@ -183,19 +190,25 @@ def _reject_duplicates(conn: duckdb.DuckDBPyConnection, staged_table: str, id_fi
     )
 
 
-def final_select(entity: str, loaded_from: str) -> str:
-    """The SELECT list producing `crm.<entity>`'s columns from a staged table aliased `d`."""
-    return sql_file(f"final_{entity}.sql").format(loaded_from=_lit(loaded_from))
+def final_columns(entity: str) -> str:
+    """The select list producing `crm.<entity>`'s columns but loaded_from from a checked row aliased `d`."""
+    return sql_file(f"final_{entity}.sql")
+
+
+@cache
+def table_columns(entity: str) -> tuple[str, ...]:
+    """The columns of `crm.<entity>`, in order, as `schema.sql` creates them."""
+    ddl = sql_file("schema.sql")
+    block = ddl[ddl.index(f"crm.{entity} (") :].split(");", 1)[0]
+    return tuple(m[1] for line in block.splitlines()[1:] if (m := re.match(r"\s+(\w+)\s+\w+", line)))
 
 
 def raw_json_sql(entity: str, alias: str = "d") -> str:
     """The mapped fields of a row as the input wrote them, as JSON (fields the input left empty, or did not
-    map, are left out; a duplicate shows its values as typed). Built only for rejects: building it for every row cost more than the rejects are worth."""
+    map, are left out). Built only for rows that may be rejected: for every row it cost more than the rejects
+    are worth."""
     entries = []
     for name, kind in FIELDS[entity].items():  # source_system has a column of its own in crm.rejects
-        text = f"{alias}.{name}"
-        if kind in _KIND_WORDS:
-            # A row with a problem keeps its text; a duplicate (clean, rejected later) has only typed values.
-            text = f"CASE WHEN {alias}._problem IS NOT NULL THEN {alias}.{name}__txt ELSE {alias}.{name}::VARCHAR END"
+        text = f"{alias}.{name}__txt" if kind in _KIND_WORDS else f"{alias}.{name}"
         entries.append(f"{{'k': '{name}', 'v': ({text})::VARCHAR}}")
     return f"to_json(map_from_entries(list_filter([{', '.join(entries)}], lambda e: e.v IS NOT NULL)))"

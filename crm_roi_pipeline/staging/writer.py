@@ -16,7 +16,7 @@ import duckdb
 
 from crm_roi_pipeline.settings import API_SOURCES
 from crm_roi_pipeline.sources.fields import ID_FIELD, MONTH_FIELD
-from crm_roi_pipeline.staging.transform import final_select, raw_json_sql
+from crm_roi_pipeline.staging.transform import table_columns
 
 
 @dataclass
@@ -77,13 +77,16 @@ def _insert(
                 f"SELECT count(*) FROM {staged_table} AS d WHERE {keep} AND d.{id_field} IS NOT NULL AND {superseded}"
             ).fetchone()[0]
             keep += f" AND NOT (d.{id_field} IS NOT NULL AND {superseded})"
+    columns = ", ".join(
+        f"'{loaded_from}' AS loaded_from" if c == "loaded_from" else c for c in table_columns(entity)
+    )
     result.staged += conn.execute(
-        f"INSERT INTO {target} BY NAME {final_select(entity, loaded_from)} FROM {staged_table} AS d WHERE {keep}"
+        f"INSERT INTO {target} BY NAME SELECT {columns} FROM {staged_table} AS d WHERE {keep}"
     ).fetchone()[0]
     result.rejected += conn.execute(
         f"""INSERT INTO crm.rejects BY NAME
             SELECT ? AS entity, source_system, ? AS loaded_from, _month AS partition_month,
-                   {id_field} AS source_id, _reason AS reason, {raw_json_sql(entity)} AS raw,
+                   {id_field} AS source_id, _reason AS reason, _raw AS raw,
                    ? AS run_id, _file AS source_file, _row AS source_row
             FROM {staged_table} AS d
             WHERE _reason IS NOT NULL AND {reject_where}""",
