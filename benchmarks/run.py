@@ -55,6 +55,7 @@ def floor(csv_dir: Path, work: Path) -> float:
 def api_requests(records: int) -> list[tuple[str, int, int, float]]:
     """(path, records, requests, requests per 10,000 records) against the test fakes."""
     import datetime as dt
+    import logging
 
     import trustme
 
@@ -63,6 +64,7 @@ def api_requests(records: int) -> list[tuple[str, int, int, float]]:
     from crm_roi_pipeline_tests.fakes.hubspot import FakeHubSpot
     from crm_roi_pipeline_tests.fakes.salesforce import FakeSalesforce
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the fakes' request lines would bury the table
     out = []
     fake = FakeSalesforce(trustme.CA(), bulk_polls_before_complete=1)
     os.environ["REQUESTS_CA_BUNDLE"] = fake.ca_bundle

@@ -58,3 +58,4 @@ def test_crm_text_trims_unicode_spaces_and_empties(conn, value, expected):
 )
 def test_crm_iso_ts_reads_iso_dates_as_utc(conn, value, expected):
     assert conn.execute("SELECT crm_iso_ts(?)", [value]).fetchone()[0] == expected
+

@@ -8,7 +8,7 @@ import html
 import io
 from dataclasses import dataclass, field
 
-from crm_roi_pipeline.metrics.charts import pyplot
+from crm_roi_pipeline.metrics.charts import pyplot, set_margins
 from crm_roi_pipeline.metrics.windows import Windows
 from crm_roi_pipeline.roi.model import RoiModel
 from crm_roi_pipeline.settings import Assumptions
@@ -73,7 +73,8 @@ def cumulative_chart_png(model: RoiModel) -> bytes:
     monthly_net = (model.benefits.annual - model.annual_recurring_costs) / 12
     months = list(range(0, 12 * model.horizon_years + 1))
     values = [-model.one_time_costs + monthly_net * m for m in months]
-    fig, ax = plt.subplots(figsize=(9, 3.8), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(9, 3.8))
+    set_margins(fig, left=1.25)  # a y-axis label beside the tick labels
     ax.plot(months, values, color="#4c72b0")
     ax.fill_between(months, values, 0, where=[v >= 0 for v in values], color="#55a868", alpha=0.2)
     ax.fill_between(months, values, 0, where=[v < 0 for v in values], color="#c44e52", alpha=0.2)

@@ -6,7 +6,6 @@ Each source fills, on a DuckDB connection, the raw table of one entity plus the 
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -53,11 +52,7 @@ class CsvSource:
         csv_exports.load_lookups(conn, self.plan)
         scope = None
         if first is not None and last is not None:
-            # Rows of the other partitions are left out; written with `_month` once, since the expression
-            # it stands for parses a timestamp (an OR of four comparisons evaluated the parse four times).
-            others = [m for m in _months(HISTORY_START, last_partition_month()) if not first <= m <= last]
-            if others:
-                scope = f"coalesce(_month NOT IN ({', '.join(f'DATE {chr(39)}{m}{chr(39)}' for m in others)}), TRUE)"
+            scope = csv_exports.MonthScope(first, last, HISTORY_START, last_partition_month())
         files = csv_exports.load_entity(conn, self.plan, entity, raw_table, scope)
         return SourceLoad(
             source=self.name,
@@ -70,14 +65,6 @@ class CsvSource:
     def check_staged(self, conn: duckdb.DuckDBPyConnection, entity: str, staged_table: str) -> None:
         """Fail, before anything is written, on values that mean a whole file is being misread."""
         csv_exports.fail_on_unreadable(conn, entity, staged_table)
-
-
-def _months(first: dt.date, last: dt.date) -> list[dt.date]:
-    months, month = [], first.replace(day=1)
-    while month <= last:
-        months.append(month)
-        month = (month + dt.timedelta(days=32)).replace(day=1)
-    return months
 
 
 def open_source(name: str, *, csv_dir: Path, salesforce=None, hubspot=None, workdir: Path | None = None):

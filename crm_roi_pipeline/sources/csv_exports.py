@@ -9,6 +9,7 @@ quotes it rather than a silent NULL.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -149,12 +150,41 @@ def _stage_sql(mapping: FileMapping) -> str:
     return f"CASE WHEN stage IS NULL THEN NULL {whens} ELSE {default} END"
 
 
-def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int, scope: str | None = None) -> str:
+@dataclass(frozen=True)
+class MonthScope:
+    """The rows a run over months first..last can write: those of its months, and those of no partition
+    (no month, before `history_start`, after `last_partition`), whose rejects every run rewrites."""
+
+    first: dt.date
+    last: dt.date
+    history_start: dt.date
+    last_partition: dt.date
+
+    def _others(self) -> list[dt.date]:
+        months, month = [], self.history_start.replace(day=1)
+        while month <= self.last_partition:
+            if not self.first <= month <= self.last:
+                months.append(month)
+            month = (month + dt.timedelta(days=32)).replace(day=1)
+        return months
+
+    def exact(self, month: str) -> str | None:
+        """SQL true for a row whose month (the SQL `month`, a DATE) is in scope; None when every row is.
+        `month` is written once: it stands for a timestamp parse, which an OR of comparisons repeats."""
+        others = self._others()
+        if not others:
+            return None
+        return f"coalesce({month} NOT IN ({', '.join(f'DATE {_sql_str(str(m))}' for m in others)}), TRUE)"
+
+
+def select_file_sql(
+    resolved: ResolvedFile, relation: str, file_order: int, scope: MonthScope | None = None
+) -> str:
     """One SELECT that turns a file (a relation from `text_table`) into typed canonical fields.
 
-    `scope` (SQL on `_month`) keeps only the rows whose month it accepts. It is applied to the text, before
-    anything else is typed: DuckDB does not push a filter on a typed column below the typing, so filtering
-    afterwards typed every row of the file to keep one month's."""
+    `scope` keeps only the rows it covers. It is applied to the text, before anything else is typed:
+    DuckDB does not push a filter on a typed column below the typing, so filtering afterwards typed every row
+    of the file to keep one month's."""
     mapping = resolved.mapping
     kinds = fields_of(mapping.entity)
     month_field = MONTH_FIELD[mapping.entity]
@@ -178,8 +208,9 @@ def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int, scop
         texts.append(f"{expr} AS {_ident(name)}")
         if scope and name == month_field:
             # The same expression as the typed month below, so the rows kept are exactly those it accepts.
-            month = f"date_trunc('month', {_timestamp_sql(expr, mapping.date_format)})::DATE"
-            where = f"WHERE {scope.replace('_month', month)}"
+            exact = scope.exact(f"date_trunc('month', {_timestamp_sql(expr, mapping.date_format)})::DATE")
+            if exact:
+                where = f"WHERE {exact}"
 
     has_stage_map = mapping.stages is not None or mapping.stage_default is not None
     typed = []
@@ -270,7 +301,7 @@ def _paths(path: Path | list[Path]) -> str:
 
 
 def load_entity(
-    conn: duckdb.DuckDBPyConnection, plan: FolderPlan, entity: str, table: str, scope: str | None = None
+    conn: duckdb.DuckDBPyConnection, plan: FolderPlan, entity: str, table: str, scope: MonthScope | None = None
 ) -> list[ResolvedFile]:
     """Read every file of `entity` as text and define the temporary view `table` typing it; return the files.
 
@@ -291,7 +322,13 @@ def load_entity(
         ) from None
     if not selects:
         return []
-    conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS " + "\nUNION ALL BY NAME\n".join(selects))
+    union = "\nUNION ALL BY NAME\n".join(selects)
+    if scope is not None:
+        # Staging reads the view twice (its rows, then the ids that repeat); the months' rows are a small part
+        # of the file, so they are kept once rather than filtered out of it twice.
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {table}_text_scoped AS {union}")
+        union = f"SELECT * FROM {table}_text_scoped"
+    conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {union}")
     return files
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from crm_roi_pipeline.metrics.charts import set_margins
 from crm_roi_pipeline.metrics.windows import add_months, months_between
 from crm_roi_pipeline.uplift.its import ItsResult, before_after, fit_its, period_bounds, prepare_series
 
@@ -147,7 +148,8 @@ def _png(fig: Figure) -> bytes:
 
 def placebo_chart(result: PlaceboResult) -> bytes:
     """PNG, 6×3 in: the placebo estimates as a strip (one dot per fake date) with the real estimate marked."""
-    fig = Figure(figsize=(6, 3), constrained_layout=True)
+    fig = Figure(figsize=(6, 3))
+    set_margins(fig)
     ax = fig.add_subplot()
     values = np.array([e for _, e in result.placebos], dtype=float)
     if len(values):
@@ -170,7 +172,8 @@ def placebo_chart(result: PlaceboResult) -> bytes:
 
 def counterfactual_chart(its_result: ItsResult) -> bytes:
     """PNG, 6×3 in: actual vs the no-CRM expectation, its interval shaded over the post months."""
-    fig = Figure(figsize=(6, 3), constrained_layout=True)
+    fig = Figure(figsize=(6, 3))
+    set_margins(fig)
     ax = fig.add_subplot()
     history = its_result.history
     cf = its_result.counterfactual
