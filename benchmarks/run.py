@@ -6,6 +6,7 @@
 Figures:
   floor       DuckDB alone reading the four canonical CSV files into a fresh database file
   full run    `crm-roi run` over every month (staging, checks, metrics, ROI), wall time and peak RSS
+  (the main size is measured --repeat times, 3 by default, each full run right after its floor; medians)
   one month   `crm-roi run --from M --to M` on the staged database, and Dagster's own start-up
   metrics     the publish_metrics job alone (metrics.* and roi.*) on the staged database
   APIs        requests per 10,000 records from the fake Salesforce (REST, Bulk 2.0) and HubSpot (search)
@@ -22,6 +23,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from statistics import median
 
 import duckdb
 
@@ -39,6 +41,13 @@ def timed(cmd: list[str], env: dict) -> tuple[float, int, str]:
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
     return wall, rss, proc.stdout
+
+
+def _spread(values: list[float], digits: int = 1) -> str:
+    """The median, and the range when there is more than one value."""
+    if len(values) == 1:
+        return f"{values[0]:.{digits}f}"
+    return f"{median(values):.{digits}f} ({min(values):.{digits}f}–{max(values):.{digits}f})"
 
 
 def floor(csv_dir: Path, work: Path) -> float:
@@ -107,6 +116,7 @@ def main() -> None:
     parser.add_argument("--scaling", default="", help="comma list of extra sizes for the metrics timing, e.g. 100000,5000000")
     parser.add_argument("--api-records", type=int, default=20_000)
     parser.add_argument("--keep", action="store_true", help="keep the generated data in benchmarks/out")
+    parser.add_argument("--repeat", type=int, default=3, help="measurements of the main size; medians are printed")
     args = parser.parse_args()
 
     from crm_roi_pipeline.sample_data import generate
@@ -118,20 +128,30 @@ def main() -> None:
     sizes = [args.deals, *[int(s) for s in args.scaling.split(",") if s]]
     for size in sizes:
         csv_dir = work / f"csv_{size}"
-        started = time.monotonic()
         counts = generate(csv_dir, deals=size)
-        gen = time.monotonic() - started
-        env = {**os.environ, "CRM_ROI_CSV_DIR": str(csv_dir), "CRM_ROI_DUCKDB_PATH": str(work / f"db_{size}.duckdb"),
+        db = work / f"db_{size}.duckdb"
+        env = {**os.environ, "CRM_ROI_CSV_DIR": str(csv_dir), "CRM_ROI_DUCKDB_PATH": str(db),
                "CRM_ROI_REPORTS_DIR": str(work / f"reports_{size}"), "CRM_ROI_SOURCE": "csv"}
         env.pop("DAGSTER_HOME", None)
         megabytes = sum(f.stat().st_size for f in csv_dir.glob("*.csv")) / 1e6
-        floor_s = floor(csv_dir, work)
-        full_s, full_rss, _ = timed([str(BIN / "crm-roi"), "run", "-q"], env)
-        month_s, _, month_out = timed([str(BIN / "crm-roi"), "run", "-q", "--from", "2024-03", "--to", "2024-03"], env)
-        # Of which the staging run alone (checks included), as the CLI reports it.
-        month_stage_s = float(re.search(r"stage_crm done in ([0-9.]+)s", month_out).group(1))
+        # This machine's speed drifts by a third from minute to minute, so the main size is measured
+        # `--repeat` times, each full run right after its own floor, and medians are printed.
+        repeat = args.repeat if size == args.deals else 1
+        floors, fulls, rss = [], [], []
+        for _ in range(repeat):
+            floors.append(floor(csv_dir, work))
+            db.unlink(missing_ok=True)
+            full_s, full_rss, _ = timed([str(BIN / "crm-roi"), "run", "-q"], env)
+            fulls.append(full_s)
+            rss.append(full_rss)
+        months, month_stages = [], []
+        for _ in range(repeat):
+            month_s, _, month_out = timed([str(BIN / "crm-roi"), "run", "-q", "--from", "2024-03", "--to", "2024-03"], env)
+            months.append(month_s)
+            # Of which the staging run alone (checks included), as the CLI reports it.
+            month_stages.append(float(re.search(r"stage_crm done in ([0-9.]+)s", month_out).group(1)))
         # The same full run with the partitions starting at the data's first month (54 instead of 143):
-        # Dagster records every month of every asset, which costs about 9 ms per month and asset.
+        # Dagster records every month of every asset.
         short_s = None
         if size == args.deals:  # the scaling sizes are for the metrics timing
             short_env = {**env, "CRM_ROI_HISTORY_START": "2022-01-01",
@@ -147,20 +167,26 @@ def main() -> None:
                 "r = defs.resolve_job_def('publish_metrics').execute_in_process(raise_on_error=True, "
                 "run_config={'loggers': {'console': {'config': {'log_level': 'CRITICAL'}}}}); "
                 "print(time.monotonic() - t)")
-        _, _, out = timed([str(BIN / "python"), "-c", code], env)
-        metrics_s = float(out.strip().splitlines()[-1])
-        rows.append((size, counts, megabytes, gen, floor_s, full_s, full_rss, month_s, startup_s, metrics_s, short_s, month_stage_s))
-        print(f"measured {size:,} deals: floor {floor_s:.1f} s, full run {full_s:.1f} s, metrics {metrics_s:.2f} s", flush=True)
+        metrics = []
+        for _ in range(repeat):
+            _, _, out = timed([str(BIN / "python"), "-c", code], env)
+            metrics.append(float(out.strip().splitlines()[-1]))
+        floor_s, full_s, metrics_s = median(floors), median(fulls), median(metrics)
+        rows.append((size, counts, megabytes, floor_s, full_s, max(rss), median(months), startup_s, metrics_s,
+                     short_s, median(month_stages)))
+        print(f"measured {size:,} deals ({repeat} time(s)): floor {_spread(floors)} s, full run {_spread(fulls)} s, "
+              f"ratio of each pair {_spread([f / fl for f, fl in zip(fulls, floors)], 2)}, one month {_spread(months)} s "
+              f"(staging {_spread(month_stages)} s), metrics {_spread(metrics, 2)} s", flush=True)
         if not args.keep:  # each size's files go once measured: the next size needs the disk
             shutil.rmtree(csv_dir, ignore_errors=True)
-            for db in work.glob(f"db_{size}*"):
-                db.unlink(missing_ok=True)
+            for path in work.glob(f"db_{size}*"):
+                path.unlink(missing_ok=True)
 
     print(f"\nMachine: {os.cpu_count()} cores; DuckDB memory limit {os.environ.get('CRM_ROI_DUCKDB_MEMORY_LIMIT', '1GB')}")
     print(f"{'deals':>10} {'leads':>10} {'activities':>11} {'CSV MB':>7} {'floor s':>8} {'full run s':>11} "
           f"{'ratio':>6} {'peak RSS MiB':>13} {'1 month s':>10} {'start-up s':>11} {'metrics s':>10} "
           f"{'full from 2022 s':>17} {'ratio':>6} {'1 month staging s':>18}")
-    for size, counts, mb, gen, floor_s, full_s, rss, month_s, startup_s, metrics_s, short_s, month_stage_s in rows:
+    for size, counts, mb, floor_s, full_s, rss, month_s, startup_s, metrics_s, short_s, month_stage_s in rows:
         print(f"{counts['deals.csv'] if 'deals.csv' in counts else size:>10,} {counts.get('leads.csv', 0):>10,} "
               f"{counts.get('activities.csv', 0):>11,} {mb:>7.0f} {floor_s:>8.1f} {full_s:>11.1f} "
               f"{full_s / floor_s:>6.2f} {rss / 1024:>13.0f} {month_s:>10.1f} {startup_s:>11.1f} {metrics_s:>10.2f} "
