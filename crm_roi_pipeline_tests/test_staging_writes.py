@@ -60,11 +60,15 @@ def test_rerunning_a_month_is_idempotent(project):
     project.write("fx_rates.csv", FX)
     project.stage(entities=["deals"])
     before = project.query("SELECT * FROM crm.deals ORDER BY deal_id")
-    rejects_before = project.query("SELECT entity, source_id, reason FROM crm.rejects ORDER BY ALL")
+    rejects = "SELECT entity, source_id, reason, source_file, source_row, raw FROM crm.rejects ORDER BY ALL"
+    rejects_before = project.query(rejects)
+    # Rows of no partition (D6's unreadable date, D7 before the history) are rewritten by every run, with
+    # the row numbers of the whole file although a one-month run keeps only its month's text.
+    assert [(r[1], r[4]) for r in rejects_before if r[1] in ("D6", "D7")] == [("D6", 6), ("D7", 7)]
     project.stage("2024-01-01", "2024-01-01", entities=["deals"])
     project.stage("2024-01-01", "2024-03-01", entities=["deals"])
     assert project.query("SELECT * FROM crm.deals ORDER BY deal_id") == before
-    assert project.query("SELECT entity, source_id, reason FROM crm.rejects ORDER BY ALL") == rejects_before
+    assert project.query(rejects) == rejects_before
 
 
 def test_a_month_write_replaces_exactly_that_source_and_month(project):

@@ -177,40 +177,36 @@ class MonthScope:
         return f"coalesce({month} NOT IN ({', '.join(f'DATE {_sql_str(str(m))}' for m in others)}), TRUE)"
 
 
-def select_file_sql(
-    resolved: ResolvedFile, relation: str, file_order: int, scope: MonthScope | None = None
-) -> str:
-    """One SELECT that turns a file (a relation from `text_table`) into typed canonical fields.
+def _field_text_sql(resolved: ResolvedFile, name: str) -> str:
+    """A canonical field as text, from the file's columns (or the mapping's constant or default)."""
+    mapping = resolved.mapping
+    if name in mapping.constants:
+        return _sql_str(mapping.constants[name])
+    if name in resolved.columns:
+        parts = [f"crm_text({_ident(c)})" for c in resolved.columns[name]]
+        expr = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
+        if name in LIST_VALUED:
+            # Only values holding a list pay for splitting it.
+            expr = f"CASE WHEN contains({expr}, ';') THEN crm_text(split_part({expr}, ';', 1)) ELSE {expr} END"
+        return expr
+    if name in mapping.defaults and mapping.defaults[name] is not None:
+        return _sql_str(mapping.defaults[name])
+    if name == "source_system":
+        return _sql_str(mapping.source_system)
+    return "NULL::VARCHAR"
 
-    `scope` keeps only the rows it covers. It is applied to the text, before anything else is typed:
-    DuckDB does not push a filter on a typed column below the typing, so filtering afterwards typed every row
-    of the file to keep one month's."""
+
+def month_sql(resolved: ResolvedFile) -> str:
+    """The month a row belongs to (a DATE), from the file's columns: the same expression staging types."""
+    text = _field_text_sql(resolved, MONTH_FIELD[resolved.mapping.entity])
+    return f"date_trunc('month', {_timestamp_sql(text, resolved.mapping.date_format)})::DATE"
+
+
+def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> str:
+    """One SELECT that turns a file (a relation from `text_table`) into typed canonical fields."""
     mapping = resolved.mapping
     kinds = fields_of(mapping.entity)
-    month_field = MONTH_FIELD[mapping.entity]
-    where = ""
-    texts = []
-    for name in kinds:
-        if name in mapping.constants:
-            expr = _sql_str(mapping.constants[name])
-        elif name in resolved.columns:
-            parts = [f"crm_text({_ident(c)})" for c in resolved.columns[name]]
-            expr = parts[0] if len(parts) == 1 else f"coalesce({', '.join(parts)})"
-            if name in LIST_VALUED:
-                # Only values holding a list pay for splitting it.
-                expr = f"CASE WHEN contains({expr}, ';') THEN crm_text(split_part({expr}, ';', 1)) ELSE {expr} END"
-        elif name in mapping.defaults and mapping.defaults[name] is not None:
-            expr = _sql_str(mapping.defaults[name])
-        elif name == "source_system":
-            expr = _sql_str(mapping.source_system)
-        else:
-            expr = "NULL::VARCHAR"
-        texts.append(f"{expr} AS {_ident(name)}")
-        if scope and name == month_field:
-            # The same expression as the typed month below, so the rows kept are exactly those it accepts.
-            exact = scope.exact(f"date_trunc('month', {_timestamp_sql(expr, mapping.date_format)})::DATE")
-            if exact:
-                where = f"WHERE {exact}"
+    texts = [f"{_field_text_sql(resolved, name)} AS {_ident(name)}" for name in kinds]
 
     has_stage_map = mapping.stages is not None or mapping.stage_default is not None
     typed = []
@@ -255,7 +251,6 @@ def select_file_sql(
             FROM (
                 SELECT {', '.join(texts)}, {ROW_COLUMN} AS _row
                 FROM {relation}
-                {where}
             )
         )"""
 
@@ -275,14 +270,29 @@ def read_csv_sql(path: Path | list[Path]) -> str:
 ROW_COLUMN = "__crm_row"
 
 
-def text_table(conn: duckdb.DuckDBPyConnection, path: Path | list[Path], table: str) -> str:
+def text_table(
+    conn: duckdb.DuckDBPyConnection, path: Path | list[Path], table: str,
+    keep: str | None = None, columns: tuple[str, ...] = (),
+) -> str:
     """Read CSV file(s) as text into the temporary table `table`; return a relation numbering its rows.
 
     The rows are numbered by `rowid`, which follows the file because DuckDB keeps insertion order on this
-    load. Numbering with `row_number() OVER ()` instead would run everything after it on one thread."""
+    load. Numbering with `row_number() OVER ()` instead would run everything after it on one thread.
+
+    With `keep` (SQL on the file's columns), only the rows it accepts keep their values, `columns`, packed
+    in one list; the others are an empty entry that still holds their place, so rows are numbered as in the
+    file while a run over one month holds that month's text, not the whole file's."""
     conn.execute("SET preserve_insertion_order = true")
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {read_csv_sql(path)}")
-    return f"(SELECT *, rowid + 1 AS {ROW_COLUMN} FROM {table})"
+    if keep is None:
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {read_csv_sql(path)}")
+        return f"(SELECT *, rowid + 1 AS {ROW_COLUMN} FROM {table})"
+    packed = ", ".join(_ident(c) for c in columns)
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table} AS "
+        f"SELECT CASE WHEN {keep} THEN [{packed}] END AS __crm_values FROM {read_csv_sql(path)}"
+    )
+    unpacked = ", ".join(f"__crm_values[{i}] AS {_ident(c)}" for i, c in enumerate(columns, 1))
+    return f"(SELECT {unpacked}, rowid + 1 AS {ROW_COLUMN} FROM {table} WHERE __crm_values IS NOT NULL)"
 
 
 def drop_text_tables(conn: duckdb.DuckDBPyConnection, prefix: str) -> None:
@@ -305,14 +315,16 @@ def load_entity(
 ) -> list[ResolvedFile]:
     """Read every file of `entity` as text and define the temporary view `table` typing it; return the files.
 
-    The view is read once, by staging; its text tables go with `drop_text_tables(conn, table)`. `scope`
-    (SQL on `_month`) keeps only the rows a run can write: typing and checking the rest would only be thrown
-    away, which made re-running one month cost as much as the whole history."""
+    The view is read by staging; its text tables go with `drop_text_tables(conn, table)`. `scope` keeps only
+    the rows a run can write, decided while the file is read: typing, checking (and holding) the rest would
+    only be thrown away, which made re-running one month cost as much as the whole history."""
     files = plan.files_for(entity)
     selects = []
     try:
         for i, f in enumerate(files):
-            selects.append(select_file_sql(f, text_table(conn, f.path, f"{table}_text_{i}"), i, scope))
+            keep = scope.exact(month_sql(f)) if scope else None
+            columns = tuple(dict.fromkeys(c for cols in f.columns.values() for c in cols))
+            selects.append(select_file_sql(f, text_table(conn, f.path, f"{table}_text_{i}", keep, columns), i))
     except duckdb.InvalidInputException as exc:
         # DuckDB's CSV errors name the file and line already; say what to do about them.
         raise InputFileError(
@@ -322,13 +334,7 @@ def load_entity(
         ) from None
     if not selects:
         return []
-    union = "\nUNION ALL BY NAME\n".join(selects)
-    if scope is not None:
-        # Staging reads the view twice (its rows, then the ids that repeat); the months' rows are a small part
-        # of the file, so they are kept once rather than filtered out of it twice.
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE {table}_text_scoped AS {union}")
-        union = f"SELECT * FROM {table}_text_scoped"
-    conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS {union}")
+    conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS " + "\nUNION ALL BY NAME\n".join(selects))
     return files
 
 
