@@ -159,3 +159,31 @@ def test_removing_the_input_removes_the_source_rows_of_the_months(project):
     project.stage(entities=["deals"])
     assert project.query("SELECT count(*) FROM crm.deals") == [(0,)]
     assert project.query("SELECT count(*) FROM crm.rejects") == [(0,)]
+
+
+def test_a_one_month_run_over_a_large_file_keeps_the_files_row_numbers(project):
+    """DuckDB reads a large file on several threads; a one-month run must still number rows as the file does
+    (small files fit one chunk, where any order is the file's)."""
+    lines = ["deal_id,stage,is_closed,is_won,amount,created_at,closed_at"]
+    for i in range(1, 300_001):
+        month = 1 + i % 12
+        lines.append(f"D{i},Closed Won,true,true,{i},2023-{month:02d}-15T10:00:00Z,2023-{month:02d}-20T00:00:00Z")
+    # Planted deep in the file: rows every run rewrites (no readable month) and a March id written twice.
+    lines[250_000] = "D250000,Closed Won,true,true,1,someday,2023-03-20T00:00:00Z"
+    lines[280_000] = "D280000,Closed Won,true,true,1,,2023-03-20T00:00:00Z"
+    # D290006 is a March deal (290006 % 12 == 2); an earlier copy replaces row 290002 (a November deal).
+    lines[290_002] = "D290006,Closed Won,true,true,7,2023-03-01T10:00:00Z,2023-03-20T00:00:00Z"
+    project.write("deals.csv", "\n".join(lines) + "\n")
+    expected = [("D250000", 250_000), ("D280000", 280_000), ("D290006", 290_002)]
+    project.stage(entities=["deals"])  # every month, then March alone
+    assert project.query("SELECT source_id, source_row FROM crm.rejects ORDER BY source_row") == expected
+    project.stage("2023-03-01", "2023-03-01", entities=["deals"])
+    rejects = project.query("SELECT source_id, source_row, reason FROM crm.rejects ORDER BY source_row")
+    assert [(r[0], r[1]) for r in rejects] == expected
+    assert rejects[2][2] == "duplicate deal_id: deals.csv row 290006 has the same id and was staged"
+    # Every deal is staged once with its own amount (i, built above): 300,000 less D290002 (overwritten) and
+    # the two unreadable ones; March's 25,000 (i % 12 == 2) all from their own rows, D290006's later copy too.
+    assert project.query(
+        "SELECT count(*), count(*) FILTER (WHERE amount::BIGINT::VARCHAR = substr(deal_id, 2)), "
+        "count(*) FILTER (WHERE created_at::DATE = DATE '2023-03-15') FROM crm.deals"
+    ) == [(300_000 - 3, 300_000 - 3, 25_000)]

@@ -160,21 +160,13 @@ class MonthScope:
     history_start: dt.date
     last_partition: dt.date
 
-    def _others(self) -> list[dt.date]:
-        months, month = [], self.history_start.replace(day=1)
-        while month <= self.last_partition:
-            if not self.first <= month <= self.last:
-                months.append(month)
-            month = (month + dt.timedelta(days=32)).replace(day=1)
-        return months
-
-    def exact(self, month: str) -> str | None:
-        """SQL true for a row whose month (the SQL `month`, a DATE) is in scope; None when every row is.
-        `month` is written once: it stands for a timestamp parse, which an OR of comparisons repeats."""
-        others = self._others()
-        if not others:
-            return None
-        return f"coalesce({month} NOT IN ({', '.join(f'DATE {_sql_str(str(m))}' for m in others)}), TRUE)"
+    def keeps(self, month: str) -> str:
+        """SQL true for a row whose month (`month`, a DATE column) is in scope. Comparisons only: DuckDB
+        turns a long IN list into a join, which does not keep the file's row order that rows are numbered by."""
+        return (
+            f"({month} IS NULL OR {month} BETWEEN DATE '{self.first}' AND DATE '{self.last}' "
+            f"OR {month} < DATE '{self.history_start}' OR {month} > DATE '{self.last_partition}')"
+        )
 
 
 def _field_text_sql(resolved: ResolvedFile, name: str) -> str:
@@ -272,24 +264,26 @@ ROW_COLUMN = "__crm_row"
 
 def text_table(
     conn: duckdb.DuckDBPyConnection, path: Path | list[Path], table: str,
-    keep: str | None = None, columns: tuple[str, ...] = (),
+    scope: MonthScope | None = None, month: str | None = None, columns: tuple[str, ...] = (),
 ) -> str:
     """Read CSV file(s) as text into the temporary table `table`; return a relation numbering its rows.
 
     The rows are numbered by `rowid`, which follows the file because DuckDB keeps insertion order on this
     load. Numbering with `row_number() OVER ()` instead would run everything after it on one thread.
 
-    With `keep` (SQL on the file's columns), only the rows it accepts keep their values, `columns`, packed
-    in one list; the others are an empty entry that still holds their place, so rows are numbered as in the
-    file while a run over one month holds that month's text, not the whole file's."""
+    With a `scope` (and `month`, SQL on the file's columns), only the rows it keeps hold their values,
+    `columns`, packed in one list; the others are an empty entry that still holds their place, so rows are
+    numbered as in the file while a run over one month holds that month's text, not the whole file's."""
     conn.execute("SET preserve_insertion_order = true")
-    if keep is None:
+    if scope is None:
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM {read_csv_sql(path)}")
         return f"(SELECT *, rowid + 1 AS {ROW_COLUMN} FROM {table})"
     packed = ", ".join(_ident(c) for c in columns)
+    # The month is computed once, below the test that reads it four times.
     conn.execute(
         f"CREATE OR REPLACE TEMP TABLE {table} AS "
-        f"SELECT CASE WHEN {keep} THEN [{packed}] END AS __crm_values FROM {read_csv_sql(path)}"
+        f"SELECT CASE WHEN {scope.keeps('__crm_month')} THEN [{packed}] END AS __crm_values "
+        f"FROM (SELECT *, {month} AS __crm_month FROM {read_csv_sql(path)})"
     )
     unpacked = ", ".join(f"__crm_values[{i}] AS {_ident(c)}" for i, c in enumerate(columns, 1))
     return f"(SELECT {unpacked}, rowid + 1 AS {ROW_COLUMN} FROM {table} WHERE __crm_values IS NOT NULL)"
@@ -322,9 +316,9 @@ def load_entity(
     selects = []
     try:
         for i, f in enumerate(files):
-            keep = scope.exact(month_sql(f)) if scope else None
             columns = tuple(dict.fromkeys(c for cols in f.columns.values() for c in cols))
-            selects.append(select_file_sql(f, text_table(conn, f.path, f"{table}_text_{i}", keep, columns), i))
+            relation = text_table(conn, f.path, f"{table}_text_{i}", scope, month_sql(f), columns)
+            selects.append(select_file_sql(f, relation, i))
     except duckdb.InvalidInputException as exc:
         # DuckDB's CSV errors name the file and line already; say what to do about them.
         raise InputFileError(
