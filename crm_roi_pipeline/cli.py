@@ -133,7 +133,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     instance = DagsterInstance.ephemeral() if ephemeral else DagsterInstance.get()
     # The metrics' statistics and charts (scipy, statsmodels, matplotlib) take ~1.5 s to import; they load
     # on a second thread while staging keeps DuckDB busy, rather than after it.
-    threading.Thread(target=_warm_up_metrics, name="crm-roi-warm-up", daemon=True).start()
+    warm_up = threading.Thread(target=_warm_up_metrics, name="crm-roi-warm-up", daemon=True)
+    warm_up.start()
     print(f"crm-roi: months {start[:7]} … {end[:7]}, sources {env_setting('CRM_ROI_SOURCE')}, "
           f"database {env_setting('CRM_ROI_DUCKDB_PATH')}")
     summary = []
@@ -141,6 +142,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     checks: list[tuple[str, str, str]] = []
     for job_name in RUN_ORDER:
         job = defs.resolve_job_def(job_name)
+        if job.partitions_def is None:
+            # The metrics import the same libraries: two threads importing them at once could trip Python's
+            # import-deadlock detection, so they wait for the head start to finish (they need it anyway).
+            warm_up.join()
         began = time.monotonic()
         tags = {"crm_roi/launched_by": "crm-roi run"}
         if job.partitions_def is not None:
