@@ -4,7 +4,6 @@ pass over the input per run, each run replacing exactly its source's rows of its
 
 import datetime as dt
 import logging
-import re
 import warnings
 
 from dagster import (
@@ -33,7 +32,7 @@ from crm_roi_pipeline.sources import open_source
 from crm_roi_pipeline.sources.csv_exports import drop_text_tables
 from crm_roi_pipeline.sources.fields import ENTITIES
 from crm_roi_pipeline.staging.partitions import HISTORY_START, last_partition_month, monthly_partitions
-from crm_roi_pipeline.staging.transform import build_staged, load_deal_types, sql_file
+from crm_roi_pipeline.staging.transform import build_staged, load_deal_types, table_ddl
 from crm_roi_pipeline.staging.writer import (
     WriteResult,
     apply_changes,
@@ -72,14 +71,7 @@ def _md_table(header: tuple[str, ...], rows: list[tuple]) -> str:
 
 
 def _table_schema(entity: str) -> TableSchema:
-    columns = []
-    ddl = sql_file("schema.sql")
-    block = ddl[ddl.index(f"crm.{entity} (") :].split(");", 1)[0]
-    for line in block.splitlines()[1:]:
-        match = re.match(r"\s+(\w+)\s+(\w+)[^-]*(?:--\s*(.*))?", line)
-        if match:
-            columns.append(TableColumn(match[1], match[2], description=match[3] or None))
-    return TableSchema(columns=columns)
+    return TableSchema(columns=[TableColumn(name, kind, description=note) for name, kind, note in table_ddl(entity)])
 
 
 def build_staging_asset(entity: str) -> AssetsDefinition:

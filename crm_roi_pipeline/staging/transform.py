@@ -196,11 +196,17 @@ def final_columns(entity: str) -> str:
 
 
 @cache
-def table_columns(entity: str) -> tuple[str, ...]:
-    """The columns of `crm.<entity>`, in order, as `schema.sql` creates them."""
+def table_ddl(entity: str) -> tuple[tuple[str, str, str | None], ...]:
+    """(name, type, comment) of each column of `crm.<entity>`, in order, as `schema.sql` creates them."""
     ddl = sql_file("schema.sql")
     block = ddl[ddl.index(f"crm.{entity} (") :].split(");", 1)[0]
-    return tuple(m[1] for line in block.splitlines()[1:] if (m := re.match(r"\s+(\w+)\s+\w+", line)))
+    matches = (re.match(r"\s+(\w+)\s+(\w+)[^-]*(?:--\s*(.*))?", line) for line in block.splitlines()[1:])
+    return tuple((m[1], m[2], m[3] or None) for m in matches if m)
+
+
+def table_columns(entity: str) -> tuple[str, ...]:
+    """The column names of `crm.<entity>`, in order."""
+    return tuple(name for name, _, _ in table_ddl(entity))
 
 
 def raw_json_sql(entity: str, alias: str = "d") -> str:
