@@ -146,28 +146,22 @@ def main() -> None:
     n, seed = args.simulations, args.seed
     print(f"coverage_uplift: {n} simulations per scenario, seed {seed}, nominal interval level 95%")
 
-    started = time.perf_counter()
-    rows = bench_its(n, seed)
-    table(
-        f"ITS vs naive before/after ({N_PRE} pre + {N_POST} post months, trend +2/month, ±30 seasonal wave, "
-        f"noise sd {NOISE:.0f})",
-        ["noise", "truth", "ITS bias", "ITS RMSE", "ITS coverage", "ITS width", "naive bias", "naive RMSE"],
-        rows, time.perf_counter() - started,
-    )
-    started = time.perf_counter()
-    rows = bench_placebo(n, seed)
-    table(
-        "Placebo test (fake dates with ≥ 12 pre months, 12-month fake post windows)",
-        ["estimator", "true effect", "placebos", "p ≤ 0.05", "p ≤ 0.10", "median p"],
-        rows, time.perf_counter() - started,
-    )
-    started = time.perf_counter()
-    rows = bench_staggered(n, seed)
-    table(
-        "Staggered rollout, Callaway–Sant'Anna not-yet-treated (36 months, cohorts 12/18/24, noise sd 10)",
-        ["panel", "truth", "ATT bias", "ATT RMSE", "coverage", "width"],
-        rows, time.perf_counter() - started,
-    )
+    benches = [
+        (bench_its,
+         f"ITS vs naive before/after ({N_PRE} pre + {N_POST} post months, trend +2/month, ±30 seasonal wave, "
+         f"noise sd {NOISE:.0f})",
+         ["noise", "truth", "ITS bias", "ITS RMSE", "ITS coverage", "ITS width", "naive bias", "naive RMSE"]),
+        (bench_placebo,
+         "Placebo test (fake dates with ≥ 12 pre months, 12-month fake post windows)",
+         ["estimator", "true effect", "placebos", "p ≤ 0.05", "p ≤ 0.10", "median p"]),
+        (bench_staggered,
+         "Staggered rollout, Callaway–Sant'Anna not-yet-treated (36 months, cohorts 12/18/24, noise sd 10)",
+         ["panel", "truth", "ATT bias", "ATT RMSE", "coverage", "width"]),
+    ]
+    for bench, title, header in benches:
+        started = time.perf_counter()
+        rows = bench(n, seed)
+        table(title, header, rows, time.perf_counter() - started)
 
 
 if __name__ == "__main__":

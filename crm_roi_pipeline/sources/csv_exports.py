@@ -317,7 +317,7 @@ def load_entity(
     try:
         for i, f in enumerate(files):
             columns = tuple(dict.fromkeys(c for cols in f.columns.values() for c in cols))
-            relation = text_table(conn, f.path, f"{table}_text_{i}", scope, month_sql(f), columns)
+            relation = text_table(conn, f.path, f"{table}_text_{i}", scope, month_sql(f) if scope else None, columns)
             selects.append(select_file_sql(f, relation, i))
     except duckdb.InvalidInputException as exc:
         # DuckDB's CSV errors name the file and line already; say what to do about them.
