@@ -151,6 +151,22 @@ def test_duplicate_ids_keep_the_last_row_and_reject_the_others(project):
                    "created_at": "2024-01-05", "closed_at": "2024-02-01"}
 
 
+def test_a_row_with_several_problems_gets_every_reason_in_field_order(project):
+    project.write("deals.csv", """
+        deal_id,stage,is_closed,is_won,amount,created_at,closed_at,is_deleted
+        D1,Closed Won,true,true,lots,not a date,2024-02-01,true
+        D2,Closed Won,true,true,100,2024-01-05,2024-02-01,false
+    """)
+    project.stage(entities=["deals"])
+    assert project.query("SELECT deal_id FROM crm.deals") == [("D2",)]
+    # Deleted first, then the unreadable fields in the order the fields are listed (amount before
+    # created_at); a month that cannot be read is not also "no created_at".
+    assert project.query("SELECT source_row, reason FROM crm.rejects") == [
+        (1, "deleted in the source (IsDeleted is true); amount: cannot read 'lots' as a number; "
+            "created_at: cannot read 'not a date' as a date")
+    ]
+
+
 def test_removing_the_input_removes_the_source_rows_of_the_months(project):
     project.write("deals.csv", DEALS)
     project.write("fx_rates.csv", FX)
@@ -187,3 +203,15 @@ def test_a_one_month_run_over_a_large_file_keeps_the_files_row_numbers(project):
         "SELECT count(*), count(*) FILTER (WHERE amount::BIGINT::VARCHAR = substr(deal_id, 2)), "
         "count(*) FILTER (WHERE created_at::DATE = DATE '2023-03-15') FROM crm.deals"
     ) == [(300_000 - 3, 300_000 - 3, 25_000)]
+
+
+def test_a_scope_over_every_partition_keeps_every_row():
+    """A run over every month reads files without testing each row's month (see CsvSource.load)."""
+    import datetime as dt
+
+    from crm_roi_pipeline.sources.csv_exports import MonthScope
+
+    start, current = dt.date(2015, 1, 1), dt.date(2026, 11, 1)
+    assert MonthScope(start, current, start, current).keeps_all
+    assert not MonthScope(dt.date(2015, 2, 1), current, start, current).keeps_all
+    assert not MonthScope(start, dt.date(2026, 10, 1), start, current).keeps_all

@@ -53,6 +53,8 @@ class CsvSource:
         scope = None
         if first is not None and last is not None:
             scope = csv_exports.MonthScope(first, last, HISTORY_START, last_partition_month())
+            if scope.keeps_all:  # a run over every month: testing each row's month would only cost
+                scope = None
         files = csv_exports.load_entity(conn, self.plan, entity, raw_table, scope)
         return SourceLoad(
             source=self.name,

@@ -160,6 +160,11 @@ class MonthScope:
     history_start: dt.date
     last_partition: dt.date
 
+    @property
+    def keeps_all(self) -> bool:
+        """True when the months cover every partition, so that every row is kept."""
+        return self.first <= self.history_start and self.last >= self.last_partition
+
     def keeps(self, month: str) -> str:
         """SQL true for a row whose month (`month`, a DATE column) is in scope. Comparisons only: DuckDB
         turns a long IN list into a join, which does not keep the file's row order that rows are numbered by."""
@@ -358,11 +363,12 @@ def fail_on_unreadable(conn: duckdb.DuckDBPyConnection, entity: str, table: str)
     """Stage values a mapping does not list, and slash dates that are not month-first, stop the asset:
     both mean the whole file is being misread, which no per-row reject would make visible enough.
 
-    Run on the staged table (see `misread_columns_sql`), before anything is written."""
+    Run on the staged table (see `misread_columns_sql`) and the table naming its files (`<table>_files`, from
+    `staging.transform.files_table`), before anything is written."""
     if "stage" in fields_of(entity):
         row = conn.execute(
-            f"""SELECT _file, list(DISTINCT _unmapped_stage ORDER BY _unmapped_stage)[:10], min(_row), count(*)
-                FROM {table} WHERE _unmapped_stage IS NOT NULL
+            f"""SELECT f._file, list(DISTINCT s._unmapped_stage ORDER BY s._unmapped_stage)[:10], min(s._row), count(*)
+                FROM {table} AS s JOIN {table}_files AS f USING (_file_order) WHERE s._unmapped_stage IS NOT NULL
                 GROUP BY ALL ORDER BY 1 LIMIT 1"""
         ).fetchone()
         if row:
@@ -378,8 +384,9 @@ def fail_on_unreadable(conn: duckdb.DuckDBPyConnection, entity: str, table: str)
         return
     # A misread date is a problem, so its row keeps the value as written in _raw.
     row = conn.execute(
-        f"""SELECT _file, _row, _misread_date, json_extract_string(_raw, '$.' || _misread_date) FROM {table}
-            WHERE _misread_date IS NOT NULL ORDER BY _file, _row LIMIT 1"""
+        f"""SELECT f._file, s._row, s._misread_date, json_extract_string(s._raw, '$.' || s._misread_date)
+            FROM {table} AS s JOIN {table}_files AS f USING (_file_order)
+            WHERE s._misread_date IS NOT NULL ORDER BY 1, 2 LIMIT 1"""
     ).fetchone()
     if row:
         file, line, name, value = row

@@ -16,7 +16,7 @@ import duckdb
 
 from crm_roi_pipeline.settings import API_SOURCES
 from crm_roi_pipeline.sources.fields import ID_FIELD, MONTH_FIELD
-from crm_roi_pipeline.staging.transform import table_columns
+from crm_roi_pipeline.staging.transform import files_table, table_columns
 
 
 @dataclass
@@ -85,11 +85,11 @@ def _insert(
     ).fetchone()[0]
     result.rejected += conn.execute(
         f"""INSERT INTO crm.rejects BY NAME
-            SELECT ? AS entity, source_system, ? AS loaded_from, _month AS partition_month,
-                   {id_field} AS source_id, _reason AS reason, _raw AS raw,
-                   ? AS run_id, _file AS source_file, _row AS source_row
-            FROM {staged_table} AS d
-            WHERE _reason IS NOT NULL AND {reject_where}""",
+            SELECT ? AS entity, d.source_system, ? AS loaded_from, d._month AS partition_month,
+                   d.{id_field} AS source_id, d._reason AS reason, d._raw AS raw,
+                   ? AS run_id, f._file AS source_file, d._row AS source_row
+            FROM {staged_table} AS d JOIN {files_table(staged_table)} AS f USING (_file_order)
+            WHERE d._reason IS NOT NULL AND {reject_where}""",
         [entity, loaded_from, run_id],
     ).fetchone()[0]
 
@@ -142,9 +142,11 @@ def replace_months(
     result.rows_by_file = {
         file: (staged, rejected)
         for file, staged, rejected in conn.execute(
-            f"""SELECT _file, count(*) FILTER (WHERE _reason IS NULL AND {in_range}),
-                       count(*) FILTER (WHERE _reason IS NOT NULL AND {scope})
-                FROM {staged_table} GROUP BY 1"""
+            f"""SELECT f._file, c.staged, c.rejected
+                FROM (SELECT _file_order, count(*) FILTER (WHERE _reason IS NULL AND {in_range}) AS staged,
+                             count(*) FILTER (WHERE _reason IS NOT NULL AND {scope}) AS rejected
+                      FROM {staged_table} GROUP BY 1) AS c
+                JOIN {files_table(staged_table)} AS f USING (_file_order)"""
         ).fetchall()
     }
     return result
