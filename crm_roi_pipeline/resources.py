@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +24,46 @@ from crm_roi_pipeline.project import resolve_path
 from crm_roi_pipeline.settings import Assumptions, load_assumptions, parse_sources
 
 _SQL_DIR = Path(__file__).parent / "staging" / "sql"
+_ATTACHED_AS = "crm_roi"
+# config -> [in-memory DuckDB instance, connections open on it]
+_instances: dict[tuple, list] = {}
+_instances_lock = threading.Lock()
+
+
+@contextmanager
+def _attached(config: dict, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A connection to this process's in-memory DuckDB for `config`, with the file at `path` attached.
+
+    Starting a DuckDB instance costs ~20 ms and a `crm-roi run` opens some thirty connections, so the
+    instance of the configuration last used is kept (one per database file: its temp directory is beside
+    it), and each connection attaches the file and detaches it again. The caller's file lock makes the
+    connections to one file take turns, so the attached name never clashes."""
+    key = tuple(sorted((name, str(value)) for name, value in config.items()))
+    with _instances_lock:
+        entry = _instances.get(key)
+        if entry is None:
+            for other in [k for k, (_, users) in _instances.items() if users == 0]:
+                _instances.pop(other)[0].close()  # a test suite's many files would keep many instances
+            entry = _instances[key] = [duckdb.connect(":memory:", config=config), 0]
+        entry[1] += 1
+    instance = entry[0]
+    try:
+        conn = instance.cursor()
+        try:
+            # Attached under a fixed name: a file called crm.duckdb would otherwise make the catalog `crm`
+            # and every `crm.deals` ambiguous.
+            conn.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {_ATTACHED_AS}")
+            conn.execute(f"USE {_ATTACHED_AS}")
+            yield conn
+        finally:
+            # Closing the connection rolls back what it left open and drops its temporary tables;
+            # detaching then checkpoints and closes the file, before the caller releases the lock.
+            conn.close()
+            with instance.cursor() as detach:
+                detach.execute(f"DETACH DATABASE IF EXISTS {_ATTACHED_AS}")
+    finally:
+        with _instances_lock:
+            entry[1] -= 1
 
 
 class Warehouse(DuckDBResource):
@@ -61,18 +102,11 @@ class Warehouse(DuckDBResource):
                 "temp_directory": str(path) + ".tmp",
                 **self.connection_config,
             }
-            conn = duckdb.connect(":memory:", config=config)
-            try:
-                # Attached under a fixed name: a file called crm.duckdb would otherwise make the catalog `crm`
-                # and every `crm.deals` ambiguous.
-                conn.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS crm_roi")
-                conn.execute("USE crm_roi")
+            with _attached(config, path) as conn:
                 conn.execute("SET TimeZone = 'UTC'")
                 conn.execute((_SQL_DIR / "macros.sql").read_text())
                 conn.execute((_SQL_DIR / "schema.sql").read_text())
                 yield conn
-            finally:
-                conn.close()
         finally:
             lock.release()
 
