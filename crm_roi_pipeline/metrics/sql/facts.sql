@@ -24,8 +24,11 @@ converting_lead AS (
     WHERE converted_deal_id IS NOT NULL
     QUALIFY row_number() OVER (PARTITION BY source_system, converted_deal_id ORDER BY created_at, lead_id) = 1
 ),
+-- The lead a deal names, for deals without a source of their own: only those leads are looked up, since a
+-- hash table of every lead costs more than the join saves.
 named_lead AS (
     SELECT source_system, lead_id, nullif(trim(lead_source), '') AS source FROM crm.leads
+    WHERE (source_system, lead_id) IN (SELECT source_system, lead_id FROM d WHERE own_source IS NULL AND lead_id IS NOT NULL)
 )
 SELECT
     -- No ids: nothing downstream joins on them, and writing a million strings is most of this table's cost.
