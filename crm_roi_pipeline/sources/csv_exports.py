@@ -235,12 +235,11 @@ def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> s
         stage_cols = f", {stage_class} AS _stage_class, {str(has_stage_map).upper()} AS _has_stage_map"
         typed.append("_stage_class, _has_stage_map")
     date_format = _sql_str(mapping.date_format) if mapping.date_format else "NULL::VARCHAR"
-    file_label = resolved.name + (f" (mapped by {resolved.mapping_file.name})" if resolved.mapping_file else "")
     return f"""
         SELECT {', '.join(typed)},
                _row,
                {_sql_str(resolved.name)} AS _file,
-               {_sql_str(file_label)} AS _file_label,
+               {_sql_str(file_label(resolved))} AS _file_label,
                {file_order} AS _file_order,
                {date_format} AS _date_format
         FROM (
@@ -250,6 +249,24 @@ def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> s
                 FROM {relation}
             )
         )"""
+
+
+def file_label(resolved: ResolvedFile) -> str:
+    """How a reason names the file: its name, and the mapping file that read it."""
+    return resolved.name + (f" (mapped by {resolved.mapping_file.name})" if resolved.mapping_file else "")
+
+
+def create_raw_view(conn: duckdb.DuckDBPyConnection, table: str, files: list[tuple[ResolvedFile, str, int]]) -> None:
+    """The view `table` typing each (file, relation from `text_table`, file number), and the small table
+    `<table>_files` (_file_order, _file, _file_label) naming the files by number, which staging keeps
+    instead of repeating the names on every row."""
+    selects = [select_file_sql(resolved, relation, order) for resolved, relation, order in files]
+    conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS " + "\nUNION ALL BY NAME\n".join(selects))
+    conn.execute(f"CREATE OR REPLACE TEMP TABLE {table}_files (_file_order INTEGER, _file VARCHAR, _file_label VARCHAR)")
+    conn.executemany(
+        f"INSERT INTO {table}_files VALUES (?, ?, ?)",
+        [(order, resolved.name, file_label(resolved)) for resolved, _, order in files],
+    )
 
 
 def read_csv_sql(path: Path | list[Path]) -> str:
@@ -318,12 +335,12 @@ def load_entity(
     the rows a run can write, decided while the file is read: typing, checking (and holding) the rest would
     only be thrown away, which made re-running one month cost as much as the whole history."""
     files = plan.files_for(entity)
-    selects = []
+    relations = []
     try:
         for i, f in enumerate(files):
             columns = tuple(dict.fromkeys(c for cols in f.columns.values() for c in cols))
             relation = text_table(conn, f.path, f"{table}_text_{i}", scope, month_sql(f) if scope else None, columns)
-            selects.append(select_file_sql(f, relation, i))
+            relations.append((f, relation, i))
     except duckdb.InvalidInputException as exc:
         # DuckDB's CSV errors name the file and line already; say what to do about them.
         raise InputFileError(
@@ -331,9 +348,9 @@ def load_entity(
             f"cannot be parsed as CSV: {str(exc).splitlines()[0]}",
             fix="save the file as comma-separated UTF-8 with one header row.",
         ) from None
-    if not selects:
+    if not relations:
         return []
-    conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS " + "\nUNION ALL BY NAME\n".join(selects))
+    create_raw_view(conn, table, relations)
     return files
 
 

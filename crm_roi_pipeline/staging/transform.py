@@ -170,10 +170,7 @@ def build_staged(
             FROM checked AS d
             """
         )
-        conn.execute(
-            f"CREATE OR REPLACE TEMP TABLE {files_table(staged_table)} AS "
-            f"SELECT DISTINCT _file_order, _file, _file_label FROM {raw_table}"
-        )
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {files_table(staged_table)} AS SELECT * FROM {raw_table}_files")
         if entity != "spend":
             _reject_duplicates(conn, staged_table, ID_FIELD[entity])
     finally:

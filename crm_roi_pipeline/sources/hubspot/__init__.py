@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 
 from crm_roi_pipeline.sources import SourceLoad, prepare_lookups
-from crm_roi_pipeline.sources.csv_exports import select_file_sql, text_table
+from crm_roi_pipeline.sources.csv_exports import create_raw_view, text_table
 from crm_roi_pipeline.sources.hubspot.client import HubSpotClient
 from crm_roi_pipeline.sources.mappings import HUBSPOT_EXPORTS, resolve_columns
 
@@ -159,8 +159,7 @@ class HubSpotSource:
         mapping = HUBSPOT_EXPORTS[entity]
         mapping = mapping.__class__(**{**mapping.__dict__, "columns": {**mapping.columns, "is_deleted": ("archived",)}})
         resolved = resolve_columns(Path("HubSpot API"), COLUMNS[entity], mapping, None)
-        relation = text_table(conn, [path], f"{raw_table}_text_0")
-        conn.execute(f"CREATE OR REPLACE TEMP VIEW {raw_table} AS {select_file_sql(resolved, relation, 0)}")
+        create_raw_view(conn, raw_table, [(resolved, text_table(conn, [path], f"{raw_table}_text_0"), 0)])
 
     def _lookups(self, conn: duckdb.DuckDBPyConnection) -> None:
         prepare_lookups(conn)

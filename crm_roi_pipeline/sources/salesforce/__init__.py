@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 
 from crm_roi_pipeline.sources import SourceLoad, prepare_lookups
-from crm_roi_pipeline.sources.csv_exports import read_csv_sql, select_file_sql, text_table
+from crm_roi_pipeline.sources.csv_exports import create_raw_view, read_csv_sql, text_table
 from crm_roi_pipeline.sources.mappings import SALESFORCE_OBJECTS, FileMapping, resolve_columns
 from crm_roi_pipeline.sources.salesforce.client import (
     SalesforceClient,
@@ -154,17 +154,16 @@ class SalesforceSource:
         return ObjectPull(sobject, "REST", rows, [path], fields)
 
     def _to_raw(self, conn: duckdb.DuckDBPyConnection, pulls: list[ObjectPull], raw_table: str) -> None:
-        selects = []
+        relations = []
         for order, pull in enumerate(pulls):
             if not pull.records:
                 continue
             _, mapping = self._select(pull.sobject)
             label = Path(f"{pull.sobject} (Salesforce {pull.path})")
             resolved = resolve_columns(label, pull.fields, mapping, None)
-            relation = text_table(conn, pull.files, f"{raw_table}_text_{order}")
-            selects.append(select_file_sql(resolved, relation, order))
-        if selects:
-            conn.execute(f"CREATE OR REPLACE TEMP VIEW {raw_table} AS " + "\nUNION ALL BY NAME\n".join(selects))
+            relations.append((resolved, text_table(conn, pull.files, f"{raw_table}_text_{order}"), order))
+        if relations:
+            create_raw_view(conn, raw_table, relations)
 
     def _lookups(self, conn: duckdb.DuckDBPyConnection, folder: Path) -> None:
         prepare_lookups(conn)
