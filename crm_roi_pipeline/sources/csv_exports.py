@@ -238,8 +238,6 @@ def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> s
     return f"""
         SELECT {', '.join(typed)},
                _row,
-               {_sql_str(resolved.name)} AS _file,
-               {_sql_str(file_label(resolved))} AS _file_label,
                {file_order} AS _file_order,
                {date_format} AS _date_format
         FROM (
@@ -262,7 +260,9 @@ def create_raw_view(conn: duckdb.DuckDBPyConnection, table: str, files: list[tup
     instead of repeating the names on every row."""
     selects = [select_file_sql(resolved, relation, order) for resolved, relation, order in files]
     conn.execute(f"CREATE OR REPLACE TEMP VIEW {table} AS " + "\nUNION ALL BY NAME\n".join(selects))
-    conn.execute(f"CREATE OR REPLACE TEMP TABLE {table}_files (_file_order INTEGER, _file VARCHAR, _file_label VARCHAR)")
+    conn.execute(
+        f"CREATE OR REPLACE TEMP TABLE {table}_files (_file_order INTEGER, _file VARCHAR, _file_label VARCHAR)"
+    )
     conn.executemany(
         f"INSERT INTO {table}_files VALUES (?, ?, ?)",
         [(order, resolved.name, file_label(resolved)) for resolved, _, order in files],

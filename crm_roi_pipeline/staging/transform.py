@@ -89,7 +89,8 @@ def _problems(entity: str, history_start: dt.date, last_month: dt.date) -> list[
         problems.append(("amount IS NULL AND amount__txt IS NULL", "'no amount'"))
         problems.append(("category_ IS NULL", "'no category (marketing or sales)'"))
         problems.append((
-            "category_ NOT IN ('marketing', 'sales')", "'category ' || " + _quoted("category") + " || ' is not marketing or sales'"
+            "category_ NOT IN ('marketing', 'sales')",
+            "'category ' || " + _quoted("category") + " || ' is not marketing or sales'",
         ))
     return problems
 
@@ -146,8 +147,8 @@ def build_staged(
             f"WHERE {id_field} IS NOT NULL GROUP BY ALL HAVING count(*) > 1)"
         )
     checks = "".join(f", {sql}" for sql in misread_columns_sql(entity))
-    # Every row carries its own _row and _file, so no statement here needs insertion order; without it
-    # DuckDB builds the table on every core.
+    # Every row carries its own _row and _file_order, so no statement here needs insertion order; without
+    # it DuckDB builds the table on every core.
     conn.execute("SET preserve_insertion_order = false")
     try:
         conn.execute(
