@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 
 from crm_roi_pipeline.settings import Assumptions
-from crm_roi_pipeline.sources.csv_exports import misread_columns_sql
+from crm_roi_pipeline.sources.csv_exports import files_table, misread_columns_sql
 from crm_roi_pipeline.sources.fields import FIELDS, ID_FIELD, MONTH_FIELD, fields_of
 
 _SQL = Path(__file__).parent / "sql"
@@ -104,12 +104,6 @@ def _reason_sql(entity: str, history_start: dt.date, last_month: dt.date) -> str
     return f"CASE WHEN {any_problem} THEN nullif(concat_ws('; ',\n                {reasons}), '') END"
 
 
-def files_table(staged_table: str) -> str:
-    """The small table naming the files behind a staged table's `_file_order`: (_file_order, _file,
-    _file_label). Repeating both names on millions of staged rows cost ~15% of building the table."""
-    return f"{staged_table}_files"
-
-
 def build_staged(
     conn: duckdb.DuckDBPyConnection,
     entity: str,
@@ -171,7 +165,7 @@ def build_staged(
             FROM checked AS d
             """
         )
-        conn.execute(f"CREATE OR REPLACE TEMP TABLE {files_table(staged_table)} AS SELECT * FROM {raw_table}_files")
+        conn.execute(f"CREATE OR REPLACE TEMP TABLE {files_table(staged_table)} AS SELECT * FROM {files_table(raw_table)}")
         if entity != "spend":
             _reject_duplicates(conn, staged_table, ID_FIELD[entity])
     finally:
