@@ -120,10 +120,11 @@ class Assumptions(_Strict):
     risk: Risk = Risk()
     deal_types: dict[str, Literal[DEAL_TYPES]] = {}  # type: ignore[valid-type]
     # How sure are we (metrics.adoption intervals, metrics.uplift): the confidence level of every interval,
-    # what feeds the ROI's revenue benefit (the naive before/after of METRICS.md, or the interrupted time
-    # series counterfactual), and for rollouts team by team, each team's go-live (team: date).
+    # what feeds the ROI's revenue benefit (METRICS.md "The revenue lift and the verdict": auto = the
+    # interrupted time series where it can be fitted, else the before/after), and for rollouts team by
+    # team, each team's go-live (team: date).
     confidence_level: Annotated[float, Field(gt=0.5, lt=1)] = 0.95
-    benefit_method: Literal["before_after", "its"] = "before_after"
+    benefit_method: Literal["auto", "before_after", "its"] = "auto"
     team_adoption_dates: dict[str, dt.date] = {}
 
     @field_validator("deal_types", "team_adoption_dates", mode="before")
