@@ -13,6 +13,7 @@ import logging
 import os
 import sys
 import threading
+import textwrap
 import time
 from contextlib import contextmanager, nullcontext
 
@@ -37,8 +38,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="print only the summary and errors")
     sample = sub.add_parser("sample", help="write the synthetic sample dataset (any size, deterministic)")
     sample.add_argument("--out", default="data/sample", help="folder to write (default data/sample)")
-    sample.add_argument("--deals", type=int, default=2500, help="number of deals (default 2500)")
+    sample.add_argument("--deals", type=int, default=5000, help="number of deals (default 5000, the bundled sample)")
     sample.add_argument("--seed", type=int, default=7)
+    init = sub.add_parser(
+        "init", help="write a commented assumptions file to fill in for your own data (never over an existing file)"
+    )
+    init.add_argument("path", help="the YAML file to write, e.g. roi_assumptions.yaml (relative to this folder)")
     return parser
 
 
@@ -60,12 +65,25 @@ def _partition_range(first: dt.date | None, last: dt.date | None) -> tuple[str, 
 
 
 def failure_messages(result) -> list[str]:
-    """The user's error message of each failed step of a run, prefixed with the asset."""
+    """The user's error message of each failed step of a run, prefixed with the asset. A blocking check that
+    failed with ERROR severity is told by its own result: the check, the rows, what it does, the fix."""
     messages = []
+    failed_checks = [
+        event.event_specific_data for event in result.all_events
+        if event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed
+        and event.event_specific_data.severity.value == "ERROR"
+    ]
     for event in result.all_events:
         if not event.is_step_failure:
             continue
         data = event.step_failure_data
+        if data.error is not None and data.error.cls_name == "DagsterAssetCheckFailedError" and failed_checks:
+            messages += [
+                f"{check.asset_key.to_user_string()} {check.check_name} (ERROR check; metrics and ROI are not "
+                f"published from this data): {check.description}"
+                for check in failed_checks
+            ]
+            continue
         if data.user_failure_data is not None and data.user_failure_data.description:
             text = data.user_failure_data.description
         else:
@@ -189,21 +207,16 @@ def cmd_run(args: argparse.Namespace) -> int:
         fmt = lambda v: "" if v is None else f"{v:,}"  # noqa: E731
         print(f"{name:<{width}}  {fmt(staged):>10}  {fmt(rejected):>9}  {fmt(rows):>10}")
     if headline is not None:
-        def shown(key, unit):
-            value = headline[key].value
-            return value if isinstance(value, str) else f"{value:,.1f}{unit}"
-
-        print(f"\nROI {shown('roi_pct', '%')}, NPV {headline['currency'].value} {headline['npv'].value:,.0f}, "
-              f"payback {shown('payback_months', ' months')}")
-        if "revenue_benefit_from" in headline:
-            print(f"Revenue benefit from {headline['revenue_benefit_from'].value}")
-        if "how_sure" in headline:
-            print(f"How sure: {headline['how_sure'].value}")
+        # The roi/summary asset's own headline, line for line: the CLI, the UI and the report say the same.
+        print()
+        for line in headline["headline_text"].value.splitlines():
+            print(textwrap.fill(line, width=110, subsequent_indent="  "))
         print(f"Report: {headline['report'].value}")
     if checks:
         print("\nData-quality checks that did not pass (details in the Dagster UI, or rerun the asset checks):")
         for severity, name, description in checks:
-            print(f"  {severity:<5} {name}: {description[:160]}")
+            print(textwrap.fill(f"{severity:<5} {name}: {description}", width=110, initial_indent="  ",
+                                subsequent_indent="        "))
     print(f"\nRejected rows and their reasons: SELECT * FROM crm.rejects  (in {env_setting('CRM_ROI_DUCKDB_PATH')})")
     return EXIT_OK
 
@@ -218,10 +231,28 @@ def cmd_sample(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """A starting assumptions file; an existing file is never overwritten (exit 2, nothing written)."""
+    import shlex
+    from pathlib import Path
+
+    from crm_roi_pipeline.assumptions_template import write_template
+
+    # A path typed on the command line means the working directory's; the export below is absolute, since
+    # CRM_ROI_ASSUMPTIONS itself resolves relative paths against the project root.
+    path = write_template(Path(args.path).expanduser().absolute())
+    print(f"crm-roi: wrote the assumptions file {path}")
+    print("Next: fill in adoption_date (the CRM's go-live date), replace the EXAMPLE costs with yours and check")
+    print("the other values (each is explained in the file), then:")
+    print(f"  export CRM_ROI_ASSUMPTIONS={shlex.quote(str(path))}")
+    print("  crm-roi run")
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"run": cmd_run, "sample": cmd_sample}[args.command](args)
+        return {"run": cmd_run, "sample": cmd_sample, "init": cmd_init}[args.command](args)
     except CrmRoiError as exc:
         print(f"crm-roi: {exc}", file=sys.stderr)
         return EXIT_BAD_SETTINGS

@@ -65,18 +65,27 @@ def _hubspot_settings() -> dict:
     return settings
 
 
+def resources() -> dict:
+    """The resources, bound to the environment as it is now (the settings of CONTRACT.md)."""
+    return {
+        "warehouse": Warehouse(database=_env("CRM_ROI_DUCKDB_PATH"), memory_limit=_env("CRM_ROI_DUCKDB_MEMORY_LIMIT")),
+        "settings": PipelineSettings(source=_env("CRM_ROI_SOURCE"), csv_dir=_env("CRM_ROI_CSV_DIR")),
+        "assumptions": AssumptionsFile(path=_env("CRM_ROI_ASSUMPTIONS")),
+        # Unset, CRM_ROI_REPORTS_DIR means "beside the database": <db dir>/<db file stem>_reports/.
+        "reports": Reports(
+            dir=EnvVar("CRM_ROI_REPORTS_DIR") if os.environ.get("CRM_ROI_REPORTS_DIR") else None,
+            database=_env("CRM_ROI_DUCKDB_PATH"),
+        ),
+        "salesforce": SalesforceResource(**_salesforce_settings()),
+        "hubspot": HubSpotResource(**_hubspot_settings()),
+    }
+
+
 defs = Definitions(
     assets=[*staging_assets, *metrics_assets, *uplift_assets, *roi_assets],
     asset_checks=[*staging_checks, *metrics_checks],
     jobs=[stage_crm_job, publish_metrics_job],
     schedules=[nightly_refresh],
     sensors=[refresh_metrics],
-    resources={
-        "warehouse": Warehouse(database=_env("CRM_ROI_DUCKDB_PATH"), memory_limit=_env("CRM_ROI_DUCKDB_MEMORY_LIMIT")),
-        "settings": PipelineSettings(source=_env("CRM_ROI_SOURCE"), csv_dir=_env("CRM_ROI_CSV_DIR")),
-        "assumptions": AssumptionsFile(path=_env("CRM_ROI_ASSUMPTIONS")),
-        "reports": Reports(dir=_env("CRM_ROI_REPORTS_DIR")),
-        "salesforce": SalesforceResource(**_salesforce_settings()),
-        "hubspot": HubSpotResource(**_hubspot_settings()),
-    },
+    resources=resources(),
 )

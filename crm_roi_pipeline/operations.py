@@ -9,6 +9,9 @@ that must not block the pipeline (a BI tool, a notebook) read the Parquet copies
 from __future__ import annotations
 
 import datetime as dt
+import os
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
@@ -28,3 +31,27 @@ def publish_parquet(conn: duckdb.DuckDBPyConnection, table: str, folder: Path) -
     conn.execute(f"COPY {table} TO '{partial}' (FORMAT parquet)")
     partial.replace(target)
     return target
+
+
+def replace_file(path: Path, content: bytes | str | Callable[[Path], object]) -> Path:
+    """Write `path` whole or not at all: `content` (bytes, text as UTF-8, or a function that writes the file
+    it is given) goes to a temporary file in the same folder, which is then renamed over `path`
+    (`os.replace`, atomic on one file system). A failure or a full disk leaves the old file as it was and no
+    temporary file behind; a reader sees the old file or the new one, never a cut-off one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Unique per process and thread, so two runs writing the same report never share a temporary file.
+    partial = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.partial")
+    try:
+        if isinstance(content, bytes):
+            partial.write_bytes(content)
+        elif isinstance(content, str):
+            partial.write_text(content, encoding="utf-8")
+        else:
+            content(partial)
+        with open(partial, "rb") as written:  # on disk before the rename, so a power cut cannot empty it
+            os.fsync(written.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path

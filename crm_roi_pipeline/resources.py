@@ -21,7 +21,7 @@ from pydantic import Field
 
 from crm_roi_pipeline.errors import CrmRoiError
 from crm_roi_pipeline.project import resolve_path
-from crm_roi_pipeline.settings import Assumptions, load_assumptions, parse_sources
+from crm_roi_pipeline.settings import DEFAULTS, Assumptions, load_assumptions, parse_sources
 
 _SQL_DIR = Path(__file__).parent / "staging" / "sql"
 _ATTACHED_AS = "crm_roi"
@@ -66,6 +66,11 @@ def _attached(config: dict, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             entry[1] -= 1
 
 
+def beside_database(database: Path, kind: str) -> Path:
+    """`<db dir>/<db file stem>_<kind>/`: a folder that belongs to one database file."""
+    return database.parent / f"{database.stem}_{kind}"
+
+
 class Warehouse(DuckDBResource):
     """The DuckDB file everything is staged and published in.
 
@@ -83,6 +88,12 @@ class Warehouse(DuckDBResource):
     @property
     def path(self) -> Path:
         return resolve_path(self.database)
+
+    @property
+    def published_path(self) -> Path:
+        """The folder of the Parquet copies of the published tables, named after the database
+        (`<db dir>/<db file stem>_published/`), so two databases in one folder never share one."""
+        return beside_database(self.path, "published")
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -143,13 +154,20 @@ def env_or_default(name: str, default: str):
 
 
 class Reports(ConfigurableResource):
-    """The folder for charts and reports (CRM_ROI_REPORTS_DIR)."""
+    """The folder for the HTML report and its charts: CRM_ROI_REPORTS_DIR when set, else beside the database
+    it describes, `<db dir>/<db file stem>_reports/` (CONTRACT.md), so two databases never share a report."""
 
-    dir: str = Field(default="data/reports", description="CRM_ROI_REPORTS_DIR")
+    dir: str | None = Field(default=None, description="CRM_ROI_REPORTS_DIR; unset: beside the database")
+    database: str = Field(
+        default=DEFAULTS["CRM_ROI_DUCKDB_PATH"],
+        description="CRM_ROI_DUCKDB_PATH: the database the reports describe (names the default folder)",
+    )
 
     @property
     def path(self) -> Path:
-        return resolve_path(self.dir)
+        if self.dir:
+            return resolve_path(self.dir)
+        return beside_database(resolve_path(self.database), "reports")
 
 
 class SalesforceResource(ConfigurableResource):

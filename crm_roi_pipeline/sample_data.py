@@ -4,16 +4,28 @@ The pipeline has to be demonstrable and testable without anyone's real CRM, so
 this module fabricates one company's CRM history in the canonical CSV format:
 deals.csv, leads.csv, activities.csv, spend.csv and fx_rates.csv.
 
-The story the data tells, 2022-01-01 to 2025-06-30: until 2024-01-01 the team
-worked from a spreadsheet (date-only timestamps, deal_type rarely filled, few
-activities logged); then the CRM went live and brought a real but moderate lift
-(win rate ~22% -> ~27%, median cycle ~45 -> ~36 days, deals ~5% larger, lead
-conversion a few points higher, ~1.5x activities per deal). Seasonality (busy
-Q4, quiet August), slow growth and month-to-month noise keep a naive pre/post
-comparison from being trivially clean.
+The story the data tells, 2020-01-01 to 2025-06-30: a growing B2B company
+(deal volume up by the same amount every month: 2023 has about twice the deals
+a month of 2020 and 2024 another ~18%; busy Q4, quiet August) worked from a
+spreadsheet until 2024-01-01 (date-only timestamps, deal_type rarely filled,
+few activities logged; the sheet was started on 2020-01-01 with the deals then
+in flight). Then the CRM went live and brought a real, large lift: win rate
+27% -> 32%, deals 6% larger, lead conversion 17% -> 21% (so more deals),
+median cycle ~45 -> ~36 days, 1.3x activities per deal. Together that is about
++40% won revenue a month over what the business would have made anyway. Four
+years of history before adoption let the interrupted time series separate that
+effect from growth and season; a naive before/after (2024 minus 2023) also
+credits the CRM with a year of growth and overstates it.
+
+Month-to-month noise is kept to what a company of ~100 deals a month cannot
+avoid, so the effect stands out of it: monthly volumes follow the growth and
+season curve times a +-5% monthly factor (allocated exactly, not sampled a
+second time), wins are dealt out exactly per close month and cohort, and deal
+sizes vary within a team by ~35% around medians of 24k, 12k and 6k.
 
 A handful of deliberately broken rows (see ``_plant_bad_rows``) exercise the
-validation layer; each defect appears exactly once so tests can count them.
+validation layer; each defect appears exactly once so tests can count them,
+and each is rejected into crm.rejects or only fires a WARN check.
 
 Everything is vectorised numpy driven by ``numpy.random.default_rng(seed)``, and
 every CSV is written by DuckDB with an explicit ORDER BY, so the same seed and
@@ -30,19 +42,32 @@ import numpy as np
 import pandas as pd
 
 DAY = 86_400
-MONTHS = np.arange("2022-01", "2025-07", dtype="datetime64[M]")
+MONTHS = np.arange("2020-01", "2025-07", dtype="datetime64[M]")
 _MONTH_START = MONTHS.astype("datetime64[s]").astype(np.int64)
 _MONTH_DAYS = ((MONTHS + 1).astype("datetime64[D]") - MONTHS.astype("datetime64[D]")).astype(np.int64)
+_START = int(MONTHS[0].astype("datetime64[s]").astype(np.int64))
 _END = int(np.datetime64("2025-06-30T23:59:59", "s").astype(np.int64))
 _ADOPT = int(np.datetime64("2024-01-01T00:00:00", "s").astype(np.int64))
 # Left out of fx_rates.csv on purpose so currency conversion has a gap to report.
 MISSING_FX_MONTH = int(np.flatnonzero(MONTHS == np.datetime64("2023-03"))[0])
 
+# The story's dials (see the module docstring).
+GROWTH = 0.04  # deal volume grows by 4% of its 2020-01 level every month
+MONTH_NOISE = 0.05  # sd of the log of a month's volume factor
+WIN_RATE = (0.27, 0.32)  # pre, post CRM
+SIZE_LIFT = 1.06  # post-CRM deals are this much larger, won and lost alike
+LEAD_CONVERSION = (0.17, 0.21)
+CYCLE_DAYS = (45.0, 36.0)  # median days from created to closed
+_CYCLE_SIGMA = 0.55
+_IN_FLIGHT_MONTHS = 1.7  # mean cycle in months: deals open on any given day = this many months of new deals
+ACTIVITY_LIFT = 1.3  # activities logged per deal and lead once the CRM is there
+
 TEAMS = ["Enterprise", "Mid-Market", "SMB"]
 _TEAM_SIZE = np.array([5, 8, 12])  # owners U001..U025, grouped by team
 _TEAM_FIRST = np.concatenate([[0], np.cumsum(_TEAM_SIZE)[:-1]])
 _TEAM_P = [0.18, 0.37, 0.45]
-_TEAM_MEDIAN_USD = np.array([42_000.0, 14_000.0, 4_200.0])
+_TEAM_MEDIAN_USD = np.array([24_000.0, 12_000.0, 6_000.0])
+_SIZE_SIGMA = 0.35  # lognormal sd of a deal's size around its team's median
 _TEAM_ACTIVITY = np.array([1.4, 1.0, 0.8])  # bigger deals get worked harder
 SOURCES = ["Web", "Referral", "Partner", "Trade Show", "Paid Search", "Email"]
 _SOURCE_P = [0.30, 0.15, 0.12, 0.10, 0.22, 0.11]
@@ -67,7 +92,7 @@ _TS = "%Y-%m-%dT%H:%M:%SZ"
 _ORD = 16  # row r sorts at r*16; planted rows slot in at r*16 + k without ties
 
 
-def generate(out_dir: str | Path, *, deals: int = 2500, seed: int = 7) -> dict[str, int]:
+def generate(out_dir: str | Path, *, deals: int = 5000, seed: int = 7) -> dict[str, int]:
     """Write deals.csv, leads.csv, activities.csv, spend.csv, fx_rates.csv into out_dir; return rows per file."""
     if deals < 50:
         raise ValueError("deals must be at least 50 so every story element has rows to live in")
@@ -85,21 +110,32 @@ def generate(out_dir: str | Path, *, deals: int = 2500, seed: int = 7) -> dict[s
     leads = _leads(r_lead, n_leads, month_w, max_converted=int(0.7 * deals))
     dl = _deals(r_deal, deals, month_w, leads, accounts, fx)
     acts = _activities(r_act, n_acts, dl, leads)
-    spend = _spend(r_money, scale=deals / 2500)
+    spend = _spend(r_money, deals)
     return _write(out, dl, leads, acts, accounts, spend, fx)
+
+
+def _trend() -> np.ndarray:
+    return 1 + GROWTH * np.arange(len(MONTHS))
 
 
 def _month_weights(rng: np.random.Generator) -> np.ndarray:
     month = MONTHS.astype(int) % 12 + 1
-    w = (1 + 0.008 * np.arange(len(MONTHS)))  # slow growth
-    w = w * np.where(month >= 10, 1.25, 1.0) * np.where(month == 8, 0.85, 1.0)
-    w = w * rng.lognormal(0.0, 0.08, len(MONTHS))
+    w = _trend() * np.where(month >= 10, 1.25, 1.0) * np.where(month == 8, 0.85, 1.0)
+    w = w * rng.lognormal(0.0, MONTH_NOISE, len(MONTHS))
     return w / w.sum()
 
 
+def _allocate(n: int, w: np.ndarray) -> np.ndarray:
+    """Month index of n items, sorted, each month getting n * w items rounded by largest remainder."""
+    exact = n * w
+    counts = np.floor(exact).astype(np.int64)
+    counts[np.argsort(counts - exact, kind="stable")[: n - int(counts.sum())]] += 1
+    return np.repeat(np.arange(len(w)), counts)
+
+
 def _times(rng: np.random.Generator, n: int, month_w: np.ndarray) -> np.ndarray:
-    """Epoch seconds during business hours, months drawn by weight."""
-    m = rng.choice(len(MONTHS), size=n, p=month_w)
+    """Epoch seconds during business hours, n * month_w of them in each month (in month order)."""
+    m = _allocate(n, month_w)
     day = (rng.random(n) * _MONTH_DAYS[m]).astype(np.int64)
     return _MONTH_START[m] + day * DAY + 7 * 3600 + (rng.random(n) * 12 * 3600).astype(np.int64)
 
@@ -146,7 +182,7 @@ def _leads(rng: np.random.Generator, n: int, month_w: np.ndarray, max_converted:
     post = created >= _ADOPT
     lag = rng.lognormal(np.log(np.where(post, 16.0, 20.0) * DAY), 0.9).astype(np.int64)
     converted_at = _legacy(created + lag)
-    converted = (rng.random(n) < np.where(post, 0.21, 0.17)) & (converted_at <= _END)
+    converted = (rng.random(n) < np.where(post, LEAD_CONVERSION[1], LEAD_CONVERSION[0])) & (converted_at <= _END)
     idx = np.flatnonzero(converted)
     if len(idx) > max_converted:  # only at tiny sizes: every conversion needs its own deal
         converted[rng.choice(idx, len(idx) - max_converted, replace=False)] = False
@@ -166,9 +202,15 @@ def _leads(rng: np.random.Generator, n: int, month_w: np.ndarray, max_converted:
 
 def _deals(rng, n, month_w, leads, accounts, fx) -> dict[str, np.ndarray]:
     from_lead = np.flatnonzero(leads["converted"])
-    created = np.concatenate([leads["converted_at"][from_lead], _legacy(_times(rng, n - len(from_lead), month_w))])
-    lead = np.concatenate([from_lead, np.full(n - len(from_lead), -1)])
-    order = np.argsort(created, kind="stable")  # deal ids follow creation order
+    # The spreadsheet was started on the first day of the history with the deals then in flight: they
+    # carry that day as created_at and only what was left of their cycle. Without them the first
+    # months would have little closing and little activity, an artefact of where the history starts.
+    n_flight = min(round(n * month_w[0] * _IN_FLIGHT_MONTHS), n - len(from_lead))
+    created = np.concatenate([
+        np.full(n_flight, _START), leads["converted_at"][from_lead],
+        _legacy(_times(rng, n - len(from_lead) - n_flight, month_w))])
+    lead = np.concatenate([np.full(n_flight, -1), from_lead, np.full(n - len(from_lead) - n_flight, -1)])
+    order = np.argsort(created, kind="stable")  # deal ids follow creation order (the deals in flight first)
     created, lead = created[order], lead[order]
     post, has_lead = created >= _ADOPT, lead >= 0
 
@@ -177,25 +219,37 @@ def _deals(rng, n, month_w, leads, accounts, fx) -> dict[str, np.ndarray]:
     team = np.where(account >= 0, accounts["team"][account], rng.choice(3, n, p=_TEAM_P))
     owner = np.where((account >= 0) & (rng.random(n) < 0.8), accounts["owner"][account], _owner_in(rng, team))
 
-    # Win flags are dealt out exactly per cohort: at 2.5k deals plain Bernoulli
-    # noise (+-1.3pp) would be half the lift the sample must show. Outcome and
-    # cycle are then censored at the data end, so recent deals are mostly open.
-    u, won = rng.random(n), np.zeros(n, dtype=bool)
-    for cohort, p_win in ((~post, 0.22), (post, 0.27)):
-        idx = np.flatnonzero(cohort)
-        won[idx[np.argsort(u[idx])[: round(p_win * len(idx))]]] = True
-    closes = _legacy(created + (rng.lognormal(np.log(np.where(post, 36.0, 45.0)), 0.55) * DAY).astype(np.int64))
+    # Cycles are censored at the data end, so recent deals are mostly open.
+    u = rng.random(n)
+    cycle = rng.lognormal(np.log(np.where(post, CYCLE_DAYS[1], CYCLE_DAYS[0])), _CYCLE_SIGMA)
+    # A deal in flight is caught at a uniform point of a length-biased cycle (lognormal mu + sigma^2).
+    life_left = np.ones(n, dtype=np.float32)
+    life_left[:n_flight] = rng.random(n_flight)
+    biased = rng.lognormal(np.log(CYCLE_DAYS[0]) + _CYCLE_SIGMA**2, _CYCLE_SIGMA, n_flight)
+    cycle[:n_flight] = life_left[:n_flight] * biased
+    closes = _legacy(created + (cycle * DAY).astype(np.int64))
     is_open = (closes > _END) | ((created > _END - 90 * DAY) & (rng.random(n) < 0.5))
-    is_won = won & ~is_open
+    # Win flags are dealt out exactly per close month and cohort (created before
+    # or after adoption): Bernoulli flags would add a binomial sd of ~4 wins to a
+    # month's ~25, as much noise as the deal sizes add, and blur the lift.
+    stratum = np.where(is_open, 0, 1 + 2 * _month_of(closes) + post)
+    order = np.lexsort((u, stratum))
+    count = np.bincount(stratum, minlength=1 + 2 * len(MONTHS))
+    first = np.cumsum(count) - count
+    quota = np.round(np.concatenate([[0.0], np.tile(WIN_RATE, len(MONTHS))]) * count).astype(np.int64)
+    s = stratum[order]
+    is_won = np.empty(n, dtype=bool)
+    is_won[order] = np.arange(n) - first[s] < quota[s]
+    del u, cycle, stratum, order, s
     stage = np.where(is_open, rng.choice(4, n, p=[0.3, 0.25, 0.25, 0.2]), np.where(is_won, 4, 5))
 
-    usd = _TEAM_MEDIAN_USD[team] * rng.lognormal(0, 0.55, n)
-    # Heavy tails and team mix move a cohort's mean by more than the ~5% uplift
-    # the story needs, so post-CRM sizes are calibrated against pre-CRM ones.
+    usd = _TEAM_MEDIAN_USD[team] * rng.lognormal(0, _SIZE_SIGMA, n)
+    # Team mix moves a cohort's mean by as much as the uplift the story needs,
+    # so post-CRM sizes are calibrated against pre-CRM ones.
     for outcome in (False, True):
-        pre_g, post_g = ~post & (won == outcome), post & (won == outcome)
+        pre_g, post_g = ~post & (is_won == outcome), post & (is_won == outcome)
         if pre_g.any() and post_g.any():
-            usd[post_g] *= 1.05 * usd[pre_g].mean() / usd[post_g].mean()
+            usd[post_g] *= SIZE_LIFT * usd[pre_g].mean() / usd[post_g].mean()
     m_created, m_closed = _month_of(created), _month_of(np.where(is_open, created, closes))
     eur = (rng.random(n) < 0.03) & (m_created != MISSING_FX_MONTH) & (m_closed != MISSING_FX_MONTH)
     amount = np.round(np.where(eur, usd / fx[m_created], usd), 2)
@@ -220,6 +274,7 @@ def _deals(rng, n, month_w, leads, accounts, fx) -> dict[str, np.ndarray]:
         "created": created, "closes": closes, "is_open": is_open, "is_won": is_won, "stage": stage,
         "account": account, "team": team, "owner": owner, "lead": lead, "amount": amount,
         "eur": eur, "deal_type": deal_type, "product": product, "lead_source": lead_source, "post": post,
+        "life_left": life_left,  # the share of its cycle a deal spends inside the history (activities scale with it)
     }
 
 
@@ -227,14 +282,14 @@ def _activities(rng, n, dl, leads) -> dict[str, np.ndarray]:
     # Narrow dtypes throughout: at 5M rows every int64 temporary costs 40 MB.
     n_deal = round(n * 0.8)
     n_lead = n - n_deal
-    w = np.where(dl["post"], 1.5, 1.0) * _TEAM_ACTIVITY[dl["team"]]  # the CRM gets used: ~1.5x logging
+    w = np.where(dl["post"], ACTIVITY_LIFT, 1.0) * _TEAM_ACTIVITY[dl["team"]] * dl["life_left"]  # the CRM gets used
     di = rng.choice(len(w), n_deal, p=w / w.sum()).astype(np.int32)
     start = dl["created"][di]
     span = np.where(dl["is_open"], _END, dl["closes"])[di] - start
     t_deal = start + (rng.random(n_deal) * span).astype(np.int64)
     del start, span
 
-    lw = np.where(leads["created"] >= _ADOPT, 1.5, 1.0)
+    lw = np.where(leads["created"] >= _ADOPT, ACTIVITY_LIFT, 1.0)
     li = rng.choice(len(lw), n_lead, p=lw / lw.sum()).astype(np.int32)
     lstart = leads["created"][li]
     lstop = np.where(leads["converted"], leads["converted_at"], np.minimum(leads["created"] + 30 * DAY, _END))[li]
@@ -267,15 +322,16 @@ def _activities(rng, n, dl, leads) -> dict[str, np.ndarray]:
     return cols
 
 
-def _spend(rng: np.random.Generator, scale: float) -> pd.DataFrame:
+def _spend(rng: np.random.Generator, deals: int) -> pd.DataFrame:
     month = MONTHS.astype(int) % 12 + 1
-    growth = (1 + 0.01 * np.arange(len(MONTHS))) * np.where(month >= 10, 1.2, 1.0)
+    # Spend grows with the business: the base figures below are for 50 deals a month.
+    growth = deals * _trend() / _trend().sum() / 50 * np.where(month >= 10, 1.2, 1.0)
     base = np.array([3500.0, 1200.0, 2500.0, 600.0, 8000.0, 1000.0])
     mkt = base * growth[:, None] * rng.lognormal(0, 0.12, (len(MONTHS), len(SOURCES)))
     # Trade-show money is spent in event months, a deposit otherwise.
     mkt[:, 3] *= np.where(np.isin(month, [3, 6, 9, 11]), 15.0, 1.0)
     sales = 22_000.0 * growth * rng.lognormal(0, 0.05, len(MONTHS))
-    amounts = np.round(np.column_stack([mkt, sales]) * scale, 2)
+    amounts = np.round(np.column_stack([mkt, sales]), 2)
     n_cols = len(SOURCES) + 1
     return pd.DataFrame({
         "ord": np.arange(amounts.size) * _ORD,
@@ -398,9 +454,11 @@ def _plant_bad_rows(dl, leads, acts, wd: int, wl: int) -> dict[str, list[tuple[i
     """One of each real-world defect, as (template row ord, new ord, column overrides).
 
     Deals: no deal_id; created_at "not a date"; one deal_id exported twice with
-    different amounts; EUR in the month fx_rates.csv lacks; negative amount; won
-    without closed_at; closed before created. Leads: created 2014-11-05, before
-    any sane history start; is_converted "yes?". Activities: no activity_id.
+    different amounts; EUR in the month fx_rates.csv lacks (those four are
+    rejected); won without closed_at; closed before created (those two are
+    staged and only fire WARN checks). Leads: created 2014-11-05, before any
+    sane history start; is_converted "yes?". Activities: no activity_id (all
+    rejected). No planted row fires an ERROR check, so the first run is clean.
 
     Each planted row copies a real row (so owner/account look plausible) and
     sits next to it in file order. Only the duplicate keeps its template's
@@ -408,7 +466,7 @@ def _plant_bad_rows(dl, leads, acts, wd: int, wl: int) -> dict[str, list[tuple[i
     lead <-> deal references stay one-to-one.
     """
     n_d, n_l = len(dl["created"]), len(leads["created"])
-    new_deal = [f"D{n_d + k:0{wd}d}" for k in range(1, 6)]
+    new_deal = [f"D{n_d + k:0{wd}d}" for k in range(1, 5)]
 
     def at(created: np.ndarray, iso: str) -> int:
         t = int(np.datetime64(iso, "s").astype(np.int64))
@@ -431,11 +489,9 @@ def _plant_bad_rows(dl, leads, acts, wd: int, wl: int) -> dict[str, list[tuple[i
         (dup * _ORD, dup * _ORD + 3, {"amount": dup_amount}),
         deal("2023-03-06", 4, deal_id=new_deal[1], amount="18400.00", created_at="2023-03-06T00:00:00Z",
              closed_at="2023-03-29T00:00:00Z", **{**won, "currency": "EUR"}),
-        deal("2024-07-08", 5, deal_id=new_deal[2], amount="-2350.00", created_at="2024-07-08T10:15:00Z",
-             closed_at="2024-07-22T16:40:00Z", **won),
-        deal("2024-10-02", 6, deal_id=new_deal[3], amount="9800.00", created_at="2024-10-02T09:30:00Z",
+        deal("2024-10-02", 5, deal_id=new_deal[2], amount="9800.00", created_at="2024-10-02T09:30:00Z",
              closed_at=None, **won),
-        deal("2025-02-17", 7, deal_id=new_deal[4], amount="15600.00", created_at="2025-02-17T11:05:00Z",
+        deal("2025-02-17", 6, deal_id=new_deal[3], amount="15600.00", created_at="2025-02-17T11:05:00Z",
              closed_at="2025-02-03T14:20:00Z", **won),
     ]
     unconverted = np.flatnonzero(~leads["converted"])

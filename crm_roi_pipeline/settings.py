@@ -27,8 +27,9 @@ DEFAULTS = {
     "CRM_ROI_ASSUMPTIONS": "data/roi_assumptions.yaml",
     "CRM_ROI_HISTORY_START": "2015-01-01",
     "CRM_ROI_DUCKDB_MEMORY_LIMIT": "1GB",
-    "CRM_ROI_REPORTS_DIR": "data/reports",
 }
+# CRM_ROI_REPORTS_DIR has no fixed default: unset, the report goes beside the database it describes,
+# `<db dir>/<db file stem>_reports/` (resources.Reports); the Parquet copies likewise to `<stem>_published/`.
 COST_CATEGORIES = (
     "software",
     "implementation",
@@ -159,6 +160,8 @@ def _format_error(error: dict) -> str:
     if kind == "missing":
         return f"{loc}: missing key"
     value = error.get("input")
+    if value is None and "input" in error:  # `adoption_date:` with nothing after it (as `crm-roi init` writes it)
+        return f"{loc}: no value; fill it in ({error['msg']})"
     shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
     return f"{loc}: {error['msg']}{shown}"
 

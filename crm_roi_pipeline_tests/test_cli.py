@@ -38,12 +38,35 @@ def test_run_stages_every_table_and_exits_zero(tmp_path):
     # 50 opportunities, 60 leads, 75 tasks; the 8 campaigns have no ActualCost and are rejected.
     assert "crm/deals" in proc.stdout and "deals: 50 rows staged, 0 rejected" in proc.stdout
     assert "spend: 0 rows staged, 8 rejected" in proc.stdout
-    # The headline says where the revenue benefit came from and how strong the evidence is.
-    assert "Revenue benefit from before_after: benefit_method: before_after" in proc.stdout
-    assert "\nHow sure: " in proc.stdout
+    # The headline: the lift's method and why, the verdict read off the before/after interval, which lies
+    # wholly below zero on this export (−1,521,726 to −527,029), and the empty pre window beside it.
+    out = " ".join(proc.stdout.split())  # the CLI wraps long lines
+    assert "from the before/after comparison. Why: benefit_method is auto, but the interrupted time series cannot be fitted" in out
+    assert "Won revenue fell: USD 958,415 a month less after adoption than before (95% interval USD −1,521,726 to USD −527,029)" in out
+    assert "No clear evidence" not in out
+    assert "The pre window holds 0.0 deals a month against 4.5 in the post window" in out
     with duckdb.connect(str(tmp_path / "out.duckdb"), read_only=True) as conn:
         counts = [conn.execute(f"SELECT count(*) FROM crm.{t}").fetchone()[0] for t in ("deals", "leads", "activities", "spend", "rejects")]
     assert counts == [50, 60, 75, 0, 8]
+
+
+def test_a_failed_error_check_exits_one_naming_the_check_the_rows_and_the_fix(tmp_path):
+    csv_dir = tmp_path / "csv"
+    csv_dir.mkdir()
+    (csv_dir / "deals.csv").write_text(
+        "deal_id,stage,is_closed,is_won,amount,created_at,closed_at\n"
+        "D1,Closed Won,true,true,1200,2023-11-02,2023-11-20\n"
+        "D2,Closed Won,true,true,-2350,2024-02-08,2024-02-22\n"
+    )
+    proc = _run(tmp_path, "run", "-q", csv_dir=csv_dir)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    err = " ".join(proc.stderr.split())
+    assert "FAILED crm/deals amounts_not_negative (ERROR check; metrics and ROI are not published from this data)" in err
+    assert "D2, -2,350.00" in err and "Fix: correct the amount" in err
+    assert "publish_metrics done" not in proc.stdout  # the metrics run never started
+    with duckdb.connect(str(tmp_path / "out.duckdb"), read_only=True) as conn:
+        schemas = {r[0] for r in conn.execute("SELECT schema_name FROM information_schema.schemata").fetchall()}
+    assert "metrics" not in schemas and "roi" not in schemas
 
 
 def test_from_to_limit_the_months(tmp_path):

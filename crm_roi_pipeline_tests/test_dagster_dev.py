@@ -58,7 +58,8 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
 
 
 class DagsterDev:
-    """`dagster dev` for the project, with its own DAGSTER_HOME, DuckDB file and reports folder."""
+    """`dagster dev` for the project, with its own DAGSTER_HOME and DuckDB file (its reports and Parquet copies
+    land beside it, in crm_roi_reports/ and crm_roi_published/)."""
 
     def __init__(self, root: Path, csv_dir: Path):
         self.root = root
@@ -73,8 +74,8 @@ class DagsterDev:
             "CRM_ROI_CSV_DIR": str(csv_dir),
             "CRM_ROI_DUCKDB_PATH": str(self.db),
             "CRM_ROI_ASSUMPTIONS": str(REPO / "data" / "roi_assumptions.yaml"),
-            "CRM_ROI_REPORTS_DIR": str(root / "reports"),
         }
+        self.env.pop("CRM_ROI_REPORTS_DIR", None)  # the default: beside the database
         dagster = str(Path(sys.executable).parent / "dagster")
         self.log = (root / "dagster_dev.log").open("w")
         self.proc = subprocess.Popen(

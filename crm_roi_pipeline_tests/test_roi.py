@@ -47,7 +47,14 @@ def test_model_against_hand_arithmetic():
         (2, 2_000, pytest.approx(26_700), pytest.approx(24_700)),
     ]
     assert [f.cumulative_net for f in model.flows] == [-10_000, pytest.approx(14_700), pytest.approx(39_400)]
-    summary = {figure: value for figure, value, _ in model.summary()}
+    rows = model.summary()
+    summary = {figure: value for figure, value, _, _ in rows}
+    # No ITS and no interval: auto falls back to the before/after, whose verdict without an interval is unclear.
+    texts = {figure: text for figure, value, unit, text in rows if text is not None}
+    assert texts["benefit_method"] == "before_after" and texts["verdict"] == "unclear"
+    assert "cannot be fitted" in texts["benefit_method_reason"]
+    assert all(value is None and unit is None for figure, value, unit, text in rows if text is not None)
+    assert summary["revenue_lift_low"] is None and summary["roi_pct_low"] is None and summary["npv_high"] is None
     assert summary["total_costs"] == 14_000
     assert summary["total_benefits"] == pytest.approx(53_400)
     assert summary["roi_pct"] == pytest.approx((53_400 - 14_000) / 14_000 * 100)  # 281.43
@@ -55,6 +62,35 @@ def test_model_against_hand_arithmetic():
     assert summary["npv"] == pytest.approx(npv)
     assert summary["discounted_roi_pct"] == pytest.approx(npv / (10_000 + 2_000 / 1.1 + 2_000 / 1.21) * 100)
     assert summary["payback_months"] == pytest.approx(10_000 / (24_700 / 12))  # 4.86 months
+
+
+def test_auto_uses_the_its_and_the_ranges_are_the_roi_at_the_interval_ends():
+    from crm_roi_pipeline.metrics.lift import Estimate
+
+    measured = Measured(10_000, 11_000, 1_000, 800, 2, before_after_interval=(-500.0, 2_500.0),
+                        its=Estimate(600.0, 100.0, 1_100.0))
+    model = build_model(_assumptions(), measured)  # benefit_method: auto, the default
+    assert (model.benefit_method, model.revenue_lift, model.verdict) == ("its", 600.0, "gain")
+    summary = {figure: value for figure, value, _, _ in model.summary()}
+    assert (summary["revenue_lift_low"], summary["revenue_lift_high"]) == (100.0, 1_100.0)
+    # By hand: revenue benefit = lift × 12 × 0.5 × 0.8 = 4.8 × lift a year; the rest as in the test above
+    # (acquisition 2,400, estimates 19,500, costs 10,000 once and 2,000 a year over 2 years).
+    def roi(lift):
+        benefits = 2 * (4.8 * lift + 2_400 + 19_500)
+        return (benefits - 14_000) / 14_000 * 100
+
+    def npv(lift):
+        net = 4.8 * lift + 2_400 + 19_500 - 2_000
+        return -10_000 + net / 1.1 + net / 1.21
+
+    assert summary["roi_pct"] == pytest.approx(roi(600))
+    assert (summary["roi_pct_low"], summary["roi_pct_high"]) == (pytest.approx(roi(100)), pytest.approx(roi(1_100)))
+    assert (summary["npv_low"], summary["npv_high"]) == (pytest.approx(npv(100)), pytest.approx(npv(1_100)))
+    assert summary["benefit_method_its"] == 1.0
+    # The same data with benefit_method: before_after credit post − pre, with the before/after interval.
+    plain = build_model(_assumptions(benefit_method="before_after"), measured)
+    assert (plain.revenue_lift, plain.verdict, plain.roi_pct_range) == (
+        1_000, "unclear", (pytest.approx(roi(-500)), pytest.approx(roi(2_500))))
 
 
 def test_a_negative_uplift_is_reported_as_it_is():
@@ -143,13 +179,19 @@ def test_roi_assets_publish_tables_and_a_report_with_every_figure(project):
 
     report = (project.root / "reports" / REPORT_FILE).read_text()
     # The report's "Every figure" table shows each roi.summary figure with the same value (as rounded).
-    section = report.split("<h2>Every figure</h2>", 1)[1].split("</table>", 1)[0]
+    section = report.split("<h2>Every figure (roi.summary)</h2>", 1)[1].split("</table>", 1)[0]
     cells = {m[0]: html.unescape(m[1]) for m in re.findall(r"<tr><td>([a-z_]+)</td><td>([^<]*)</td>", section)}
     assert set(cells) == set(values)
+    texts = dict(project.query("SELECT figure, text FROM roi.summary WHERE text IS NOT NULL"))
     for figure, value, unit in summary:
+        if figure in texts:  # text rows show their text
+            assert cells[figure] == texts[figure]
+            continue
         shown = _number(cells[figure])
         if value is None:
             assert shown is None
+        elif unit == "fraction":  # shown as a percentage with one decimal
+            assert shown == pytest.approx(value * 100, abs=0.05), figure
         else:
             tolerance = 0.5 if unit == "USD" else 0.05 if unit in ("%", "months") else 1e-4
             assert shown == pytest.approx(value, abs=tolerance), figure
@@ -158,19 +200,78 @@ def test_roi_assets_publish_tables_and_a_report_with_every_figure(project):
         assert needle in report
     meta = result.asset_materializations_for_node("roi")[0].metadata
     assert meta["report"].value.endswith(REPORT_FILE)
-    assert "| ROI |" in meta["headline"].value and "Present value" in meta["cash_flows"].value
+    assert "| ROI | NPV | Payback |" in meta["headline"].value and "Present value" in meta["cash_flows"].value
 
 
 def test_roi_fails_with_the_window_message_when_a_window_is_empty(project):
     resources = _sample_project(project)
     project.assumptions.write_text(
-        (REPO / "data" / "roi_assumptions.yaml").read_text().replace("adoption_date: 2024-01-01", "adoption_date: 2021-06-01")
+        (REPO / "data" / "roi_assumptions.yaml").read_text().replace("adoption_date: 2024-01-01", "adoption_date: 2019-06-01")
     )
     result = materialize([*metrics_assets, *roi_assets], resources=resources, instance=project.instance, raise_on_error=False)
     assert not result.success
     messages = [e.step_failure_data.user_failure_data.description for e in result.all_events
                 if e.is_step_failure and e.step_failure_data.user_failure_data]
-    assert any("the pre window is empty" in m and "adoption month: 2021-06" in m and "First month with data: 2022-01" in m
+    assert any("the pre window is empty" in m and "adoption month: 2019-06" in m and "First month with data: 2020-01" in m
                for m in messages)
     # metrics.monthly still publishes.
     assert project.query("SELECT count(*) > 0 FROM metrics.monthly") == [(True,)]
+
+
+def _noisy_history(project, step: float, warn: bool) -> None:
+    """36 months (24 pre, 12 post) of one won and one lost deal a month: won amounts on a trend of +10 a month
+    with a fixed wiggle (±150), plus `step` from 2024-01; `warn` adds a deal closed before it was created."""
+    import datetime as dt
+
+    from crm_roi_pipeline.metrics.windows import add_months
+
+    lines = ["deal_id,is_closed,is_won,amount,created_at,closed_at"]
+    for i in range(36):
+        month = add_months(dt.date(2022, 1, 1), i)
+        amount = 1_000 + 10 * i + 150 * ((-1) ** i) * (1 + (i % 3)) / 2 + (step if i >= 24 else 0)
+        lines.append(f"W{i},true,true,{amount:.2f},{month}T09:00:00Z,{month + dt.timedelta(days=9)}T09:00:00Z")
+        lines.append(f"L{i},true,false,100,{month}T09:00:00Z,{month + dt.timedelta(days=20)}T09:00:00Z")
+    if warn:
+        lines.append("X1,true,false,50,2024-03-10T09:00:00Z,2024-03-01T09:00:00Z")
+    project.write("deals.csv", "\n".join(lines) + "\n")
+
+
+def test_an_unclear_verdict_leads_the_headline_and_data_quality_is_in_the_report(project):
+    from crm_roi_pipeline.metrics.uplift_assets import uplift_assets
+    from crm_roi_pipeline_tests.conftest import HISTORY_ASSUMPTIONS
+
+    _noisy_history(project, step=0, warn=True)
+    project.assumptions.write_text(HISTORY_ASSUMPTIONS.format(method="auto", extra=""))
+    project.stage("2022-01-01", "2024-12-01", checks=True)  # WARN checks fail; the run does not
+    resources = {**project.resources(), "reports": Reports(dir=str(project.root / "reports"))}
+    result = materialize([*metrics_assets, *uplift_assets, *roi_assets], resources=resources, instance=project.instance)
+    assert result.success
+    its = project.query("SELECT value, ci_low, ci_high FROM metrics.uplift WHERE estimate = 'its'")[0]
+    naive = project.query("SELECT value FROM metrics.uplift WHERE estimate = 'before_after'")[0][0]
+    assert its[1] < 0 < its[2]  # no effect was planted: the ITS interval straddles 0, so the verdict is unclear
+    texts = dict(project.query("SELECT figure, text FROM roi.summary WHERE text IS NOT NULL"))
+    assert (texts["benefit_method"], texts["verdict"]) == ("its", "unclear")
+
+    report = html.unescape((project.root / "reports" / REPORT_FILE).read_text())
+    top = report.split("<h2>Headline</h2>", 1)[1].split("<h2>", 1)[0]
+    # The headline says "unclear" before the numbers, then what the before/after would have credited, labelled.
+    assert top.index("No clear evidence either way that the CRM changed won revenue") < top.index("<table")
+    assert f"The before/after comparison would have credited USD {naive:,.0f} a month" in top
+    assert "not adjusted for trend or season" in top
+    assert "1 data-quality warning(s): crm/deals closed_after_created (1)" in top
+    # The data-quality section: every check, its result and count; the failed WARN check with its effect.
+    quality = report.split("<h2>Data quality</h2>", 1)[1].split("<h2>", 1)[0]
+    rows = re.findall(r"<tr><td>([^<]+)</td><td>(ERROR|WARN)</td><td>(passed|failed)</td><td>([\d,]+)</td>", quality)
+    assert ("crm/deals closed_after_created", "WARN", "failed", "1") in rows
+    assert ("crm/deals amounts_not_negative", "ERROR", "passed", "0") in rows
+    assert len(rows) == 15  # 11 SQL checks, 3 completeness checks, and customer_history_long_enough
+    assert "left out of the median days to close" in quality
+
+    # The UI's metadata: the same headline and verdict, numbers rounded as the report rounds them.
+    meta = result.asset_materializations_for_node("roi")[0].metadata
+    values = dict(project.query("SELECT figure, value FROM roi.summary"))
+    assert meta["roi_pct"].value == round(values["roi_pct"], 1) and meta["npv"].value == round(values["npv"])
+    assert meta["verdict"].value == "unclear"
+    verdict = re.search(r'<p class="verdict">([^<]+)</p>', top).group(1)
+    assert verdict in meta["headline_text"].value.splitlines()
+    assert meta["headline_text"].value.splitlines()[0].startswith("No clear evidence either way")

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import csv
 import filecmp
+import inspect
 import re
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from crm_roi_pipeline.sample_data import generate
+from crm_roi_pipeline import sample_data
+from crm_roi_pipeline.sample_data import MONTHS, SOURCES, generate
 
 FILES = ("deals.csv", "leads.csv", "activities.csv", "spend.csv", "fx_rates.csv")
 HEADERS = {
@@ -23,8 +26,12 @@ HEADERS = {
     "fx_rates.csv": "month,currency,rate",
 }
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
-START, END = "2022-01-01T00:00:00Z", "2025-06-30T23:59:59Z"
+START, END = "2020-01-01T00:00:00Z", "2025-06-30T23:59:59Z"
 REPO_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
+DEFAULT_DEALS = inspect.signature(generate).parameters["deals"].default
+# Rows _plant_bad_rows adds (its docstring lists them): deals without id, with "not a date", a duplicate, EUR in
+# the month without a rate, won without closed_at, closed before created; two leads; one activity.
+PLANTED = {"deals.csv": 6, "leads.csv": 2, "activities.csv": 1, "spend.csv": 0, "fx_rates.csv": 0}
 
 
 def _read(folder: Path, name: str) -> list[dict[str, str]]:
@@ -57,13 +64,14 @@ def test_headers_are_canonical(sample):
 def test_row_counts_scale_with_deals(tmp_path, sample):
     out, rows = sample
     small = generate(tmp_path, deals=400)
-    planted = {"deals.csv": 7, "leads.csv": 2, "activities.csv": 1, "spend.csv": 0, "fx_rates.csv": 0}
-    for size, counts in ((2500, rows), (400, small)):
-        assert counts["deals.csv"] - planted["deals.csv"] == size
-        assert counts["leads.csv"] - planted["leads.csv"] == int(2.5 * size)
-        assert counts["activities.csv"] - planted["activities.csv"] == 6 * size
-    assert rows["spend.csv"] == small["spend.csv"] == 42 * 7
-    assert rows["fx_rates.csv"] == 41
+    for size, counts in ((DEFAULT_DEALS, rows), (400, small)):
+        assert counts["deals.csv"] - PLANTED["deals.csv"] == size
+        assert counts["leads.csv"] - PLANTED["leads.csv"] == int(2.5 * size)
+        assert counts["activities.csv"] - PLANTED["activities.csv"] == 6 * size
+    # 2020-01 … 2025-06: one spend row per month and channel (plus sales), one fx rate per month but one.
+    assert len(MONTHS) == 66
+    assert rows["spend.csv"] == small["spend.csv"] == len(MONTHS) * (len(SOURCES) + 1)
+    assert rows["fx_rates.csv"] == len(MONTHS) - 1
     for name in FILES:
         assert len(_read(out, name)) == rows[name]
 
@@ -93,7 +101,7 @@ def test_invariants(sample):
     assert {a["status"] for a in acts if a["type"] != "task"} == {"completed"}
 
     fx_months = [r["month"] for r in _read(out, "fx_rates.csv")]
-    assert "2023-03-01" not in fx_months and len(fx_months) == 41
+    assert "2023-03-01" not in fx_months and len(fx_months) == len(MONTHS) - 1
     assert all(1.05 <= float(r["rate"]) <= 1.12 for r in _read(out, "fx_rates.csv"))
 
     def norm(name: str) -> str:
@@ -120,7 +128,8 @@ def test_each_planted_defect_appears_once(sample):
     assert len(dup) == 1
     assert len({d["amount"] for d in deals if d["deal_id"] == dup[0]}) == 2
     once(deals, lambda d: d["currency"] == "EUR" and "2023-03" in (d["created_at"][:7], d["closed_at"][:7]))
-    once(deals, lambda d: float(d["amount"]) < 0)
+    # No negative amount: it would fail the ERROR check amounts_not_negative and block the first run.
+    assert not [d for d in deals if float(d["amount"]) < 0]
     once(deals, lambda d: d["is_won"] == "true" and d["closed_at"] == "")
     once(deals, lambda d: ISO.match(d["created_at"]) and d["closed_at"] and d["closed_at"] < d["created_at"])
     once(leads, lambda r: r["created_at"] == "2014-11-05T00:00:00Z")
@@ -128,6 +137,43 @@ def test_each_planted_defect_appears_once(sample):
     once(acts, lambda a: a["activity_id"] == "")
     assert not [k for k, n in Counter(r["lead_id"] for r in leads).items() if n > 1]
     assert not [k for k, n in Counter(a["activity_id"] for a in acts if a["activity_id"]).items() if n > 1]
+
+
+def test_the_story_is_planted_as_the_module_says(sample):
+    """The generator's intent (the shipped files' effect through the pipeline: test_sample_pipeline.py)."""
+    out, _ = sample
+    deals = [d for d in _read(out, "deals.csv") if ISO.match(d["created_at"]) and d["deal_id"]]
+    post = lambda d: d["created_at"] >= "2024-01-01"  # noqa: E731
+    closed = [d for d in deals if d["is_closed"] == "true" and d["closed_at"]]
+    for cohort, rate in ((False, sample_data.WIN_RATE[0]), (True, sample_data.WIN_RATE[1])):
+        rows = [d for d in closed if post(d) == cohort]
+        # Dealt out exactly per close month and cohort: only rounding (and two planted rows) in the way.
+        assert sum(d["is_won"] == "true" for d in rows) / len(rows) == pytest.approx(rate, abs=0.01)
+
+    def per_month(rows, first, last):
+        return sum(first <= d["created_at"][:7] <= last for d in rows) / (int(last[5:]) - int(first[5:]) + 1)
+
+    # Growth: the same amount more deals every month (2023 about twice 2020's deals a month; 2024 ~18% more than
+    # 2023 from growth alone, ~35% with the deals the better lead conversion brings). Season: Q4 above August.
+    assert 1.7 < per_month(deals, "2023-01", "2023-12") / per_month(deals, "2020-01", "2020-12") < 2.6
+    assert 1.2 < per_month(deals, "2024-01", "2024-12") / per_month(deals, "2023-01", "2023-12") < 1.5
+    for year in ("2021", "2022", "2023"):
+        assert per_month(deals, f"{year}-10", f"{year}-12") > 1.2 * per_month(deals, f"{year}-08", f"{year}-08")
+
+    # Post-CRM deals are larger by SIZE_LIFT on average (calibrated on USD amounts; EUR ones are ~3%).
+    def mean_usd(rows):
+        usd = [float(d["amount"]) for d in rows if d["currency"] == "USD" and d["is_won"] == "true"]
+        return sum(usd) / len(usd)
+
+    lift = mean_usd([d for d in closed if post(d)]) / mean_usd([d for d in closed if not post(d)])
+    assert lift == pytest.approx(sample_data.SIZE_LIFT, abs=0.03)
+
+    # The deals in flight when the history starts carry its first day as created_at, and close soon after.
+    flight = [d for d in deals if d["created_at"] == START]
+    assert 20 <= len(flight) <= 200 and all(d["lead_id"] == "" for d in flight)
+    days = sorted(int(np.datetime64(d["closed_at"][:10]).astype(int) - np.datetime64("2020-01-01").astype(int))
+                  for d in flight if d["closed_at"])
+    assert days[len(days) // 2] < sample_data.CYCLE_DAYS[0]
 
 
 @pytest.mark.skipif(not REPO_SAMPLE.is_dir(), reason="data/sample not generated")

@@ -32,7 +32,7 @@ def test_defaults_of_optional_keys(tmp_path):
     assert parsed.as_of is None
     assert parsed.risk.revenue == 0 and parsed.benefits == []
     assert parsed.costs[0].recurring is True
-    assert parsed.confidence_level == 0.95 and parsed.benefit_method == "before_after"
+    assert parsed.confidence_level == 0.95 and parsed.benefit_method == "auto"
     assert parsed.team_adoption_dates == {}
 
 
@@ -50,7 +50,7 @@ def test_defaults_of_optional_keys(tmp_path):
         (("reporting_currency: USD", "reporting_currency: dollars"), "reporting_currency: String should match"),
         (("  Add-on: expansion", "  Add-on: upsell"), "deal_types.Add-on: Input should be 'new_business', 'expansion' or 'renewal'"),
         (("horizon_years: 3", "horizon_years: 3\nconfidence_level: 95"), "confidence_level: Input should be less than 1"),
-        (("horizon_years: 3", "horizon_years: 3\nbenefit_method: its_model"), "benefit_method: Input should be 'before_after' or 'its'"),
+        (("horizon_years: 3", "horizon_years: 3\nbenefit_method: its_model"), "benefit_method: Input should be 'auto', 'before_after' or 'its'"),
         (("horizon_years: 3", "horizon_years: 3\nteam_adoption_dates: {EMEA: next year}"), "team_adoption_dates.EMEA: Input should be a valid date"),
     ],
 )

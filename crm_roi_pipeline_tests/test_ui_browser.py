@@ -39,9 +39,10 @@ def ui(tmp_path_factory):
     shutil.copy(REPO / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     env = {
         **os.environ, "DAGSTER_HOME": str(home), "CRM_ROI_CSV_DIR": str(REPO / "data" / "sample"),
-        "CRM_ROI_DUCKDB_PATH": str(root / "crm_roi.duckdb"), "CRM_ROI_REPORTS_DIR": str(root / "reports"),
+        "CRM_ROI_DUCKDB_PATH": str(root / "crm_roi.duckdb"),  # reports land beside it, in crm_roi_reports/
         "CRM_ROI_ASSUMPTIONS": str(REPO / "data" / "roi_assumptions.yaml"),
     }
+    env.pop("CRM_ROI_REPORTS_DIR", None)
     bin_dir = Path(sys.executable).parent
     # The CLI records its runs in the instance when DAGSTER_HOME is set: the UI then shows them.
     run = subprocess.run([str(bin_dir / "crm-roi"), "run", "-q"], env=env, capture_output=True, text=True, timeout=600)

@@ -91,8 +91,13 @@ def test_counterfactual_removes_the_trend_that_before_after_counts_as_uplift(pro
     fakes = [m for m, real in placebo if not real]
     assert fakes == [add_months(dt.date(2022, 1, 1), i) for i in range(13)]
     assert uplift["placebo"][3] == pytest.approx(1 / 14)  # p = (1 + 0) / (1 + 13)
-    assert uplift["placebo"][6] == "rank 1 of 14; OLS point estimates, real and fake alike"
-    assert uplift["verdict"][6].startswith("Strong evidence")
+    assert uplift["placebo"][6] == ("the real adoption date ranks 1 of 14 dates by the size of the effect; every date "
+                                    "fitted by OLS, real and fake alike")
+    assert uplift["placebo"][0] is None  # the placebo is a rank, not a second uplift figure
+    # The verdict row: the lift the ROI credits (benefit_method its here) and a sentence that agrees with its
+    # interval, which lies above 0.
+    assert uplift["verdict"][:3] == uplift["its"][:3] and uplift["verdict"][5] == "its"
+    assert uplift["verdict"][6].startswith(f"Won revenue rose: USD {value:,.2f} a month above what the pre-CRM trend")
 
 
 def test_the_roi_takes_its_revenue_benefit_from_the_chosen_method(project):
@@ -111,9 +116,10 @@ def test_the_roi_takes_its_revenue_benefit_from_the_chosen_method(project):
                          ("revenue_lift.its", "ci_low"), ("revenue_lift.its", "estimate"), ("revenue_lift.its", "ci_high")}
     assert sens[("benefit_method", "its")] == pytest.approx(its)
     meta = result.asset_materializations_for_node("roi")[0].metadata
-    assert meta["revenue_benefit_from"].value.startswith("its: benefit_method: its")
+    assert meta["benefit_method"].value.startswith("its: benefit_method: its")
+    assert meta["verdict"].value == "gain"
     report = (project.root / "reports" / REPORT_FILE).read_text()
-    assert "How sure are we?" in report and "Strong evidence" in report
+    assert "How sure are we?" in report and "Won revenue rose" in report
     assert report.count("data:image/png;base64,") >= 3  # cash-flow chart, counterfactual, placebo
 
 
@@ -135,7 +141,14 @@ def test_its_falls_back_to_before_after_with_the_reason_when_the_history_is_shor
     assert uplift["placebo"][6] == "no fake adoption month fits inside the pre period"
     # Both windows: one deal a month, +10 a month: before/after is 12 months of trend, 120, exactly.
     assert uplift["before_after"][0] == pytest.approx(120)
-    assert "No clear evidence" in uplift["verdict"][6] or "Weak evidence" in uplift["verdict"][6]
+    # The verdict is read off the before/after's own interval (METRICS.md's table) and says it is not
+    # adjusted for trend or season.
+    _, low, high = uplift["verdict"][:3]
+    assert uplift["verdict"][5] == "before_after" and (low, high) == uplift["before_after"][1:3]
+    opening = "Won revenue rose" if low > 0 else "No clear evidence either way"
+    assert uplift["verdict"][6].startswith(opening) and "not adjusted for trend or season" in uplift["verdict"][6]
+    texts = dict(project.query("SELECT figure, text FROM roi.summary WHERE text IS NOT NULL"))
+    assert texts["benefit_method"] == "before_after" and "cannot be fitted" in texts["benefit_method_reason"]
 
 
 def test_every_adoption_figure_carries_an_interval(project):

@@ -122,8 +122,8 @@ def png_size(png: bytes) -> tuple[int, int]:
 def test_charts_are_small_pngs():
     series, adoption = series_with(36, 12, step=50, noise=5.0, seed=1)
     placebo = placebo_test(series, adoption, estimator=before_after_estimator())
-    assert png_size(placebo_chart(placebo)) == (600, 300)
+    assert png_size(placebo_chart(placebo)) == (800, 300)
     its = fit_its(series, adoption, transition_months=1)
-    chart = counterfactual_chart(its)
-    assert png_size(chart) == (600, 300)
+    chart = counterfactual_chart(its, "USD per month")
+    assert png_size(chart) == (800, 350)
     assert len(chart) < 150_000

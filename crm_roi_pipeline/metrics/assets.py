@@ -11,23 +11,31 @@ from dagster import (
     AutomationCondition,
     MaterializeResult,
     MetadataValue,
+    TableColumn,
+    TableRecord,
+    TableSchema,
     asset,
     asset_check,
 )
 
 from crm_roi_pipeline.errors import user_errors
 from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet
-from crm_roi_pipeline.metrics import compute
+from crm_roi_pipeline.metrics import compute, labels
 from crm_roi_pipeline.metrics.charts import fmt_month, monthly_chart, png_markdown
 from crm_roi_pipeline.metrics.windows import Windows, months_between
 from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
 from crm_roi_pipeline.sources.fields import ENTITIES
+from crm_roi_pipeline.staging.checks import require_error_checks_pass
 
 STAGING_KEYS = [AssetKey(["crm", entity]) for entity in ENTITIES]
 FACTS = AssetKey(["metrics", "facts"])
 # Recompute after any staged month changes (a backfill, the nightly run, an analyst's materialization).
-# Unlike `eager()`, months never staged (say 2015 with data from 2022) do not hold the metrics back.
-AFTER_ANY_INGESTION = AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
+# Unlike `eager()`, months never staged (say 2015 with data from 2022) do not hold the metrics back; and
+# nothing is requested while an ERROR (blocking) check of the staged tables fails.
+AFTER_ANY_INGESTION = (
+    AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
+    & AutomationCondition.all_deps_blocking_checks_passed()
+)
 
 
 def _window_metadata(windows: Windows) -> dict:
@@ -43,7 +51,9 @@ def _window_metadata(windows: Windows) -> dict:
 
 
 def _comparable(conn, parsed, *, require: bool) -> Windows:
-    """Facts and windows, as every metrics asset starts; `require` fails when a window is empty."""
+    """Facts and windows, as every metrics asset starts; `require` fails when a window is empty. Nothing is
+    computed from data that fails an ERROR check (staging/checks.py), whatever launched the run."""
+    require_error_checks_pass(conn)
     compute.use_facts(conn, parsed)
     windows = compute.windows_for(conn, parsed)
     if require:
@@ -55,7 +65,7 @@ def _publish(conn, warehouse: Warehouse, table: str, select: str):
     """Replace a metrics table with `select`, and its Parquet copy for readers."""
     conn.execute("CREATE SCHEMA IF NOT EXISTS metrics")
     conn.execute(f"CREATE OR REPLACE TABLE {table} AS {select}")
-    return publish_parquet(conn, table, warehouse.path.parent / "published")
+    return publish_parquet(conn, table, warehouse.published_path)
 
 
 def _too_recent_to_convert(waiting: dict[str, int], days: int) -> dict:
@@ -109,6 +119,7 @@ def metrics_facts(context: AssetExecutionContext, warehouse: Warehouse) -> Mater
 @user_errors
 def _facts(context, warehouse) -> MaterializeResult:
     with warehouse.get_connection() as conn:
+        require_error_checks_pass(conn)
         conn.execute("BEGIN TRANSACTION")
         compute.build_facts(conn)
         conn.execute("COMMIT")
@@ -188,28 +199,34 @@ def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
         )
         conn.executemany("INSERT INTO metrics.adoption VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         conn.execute("COMMIT")
-        publish_parquet(conn, "metrics.adoption", warehouse.path.parent / "published")
+        publish_parquet(conn, "metrics.adoption", warehouse.published_path)
         monthly = conn.execute(
             "SELECT month, won_revenue, win_rate, median_days_to_close FROM metrics.monthly ORDER BY month"
         ).fetchall() if compute.has_table(conn, "metrics", "monthly") else []
-    table = [
-        f"Pre {fmt_month(windows.pre[0])} … {fmt_month(windows.pre[1])} versus post "
-        f"{fmt_month(windows.post[0])} … {fmt_month(windows.post[1])} (N = {windows.n} months each; as_of {windows.as_of}).",
-        "",
-        f"| figure | pre | post | change | {level:.0%} interval of the change | % change | basis | interval method |",
-        "|---|---|---|---|---|---|---|---|",
+    ccy = parsed.reporting_currency
+    records = [
+        TableRecord({
+            "figure": labels.label(name, basis, ccy), "pre": labels.value(name, pre), "post": labels.value(name, post),
+            "change": labels.value(name, change, change=True),
+            "interval": "—" if low is None else f"{labels.value(name, low, change=True)} to {labels.value(name, high, change=True)}",
+            "pct_change": labels.percent_change(pct), "interval_method": method.replace("_", " "),
+        })
+        for name, pre, post, change, pct, _, _, basis, low, high, method, _ in rows
     ]
-    for name, pre, post, change, pct, _, _, basis, low, high, method, _ in rows:
-        span = "—" if low is None else f"{_fmt(low, name, change=True)} … {_fmt(high, name, change=True)}"
-        table.append(
-            f"| {name} | {_fmt(pre, name)} | {_fmt(post, name)} | {_fmt(change, name, change=True)} | {span} | "
-            f"{_fmt(pct, 'pct_change')} | {basis.replace('_', ' ')} | {method.replace('_', ' ')} |"
-        )
-    table += ["", "An interval that excludes 0 is a change the windows' own variation does not explain; it "
-              "does not say the CRM caused it (see metrics/uplift for the counterfactual)."]
+    columns = [("figure", "Figure"), ("pre", "Pre"), ("post", "Post"), ("change", "Change"),
+               ("interval", f"{level:.0%} interval of the change"), ("pct_change", "% change"),
+               ("interval_method", "Interval method")]
     metadata = {
         "dagster/row_count": MetadataValue.int(len(rows)),
-        "comparison": MetadataValue.md("\n".join(table)),
+        # A table the UI shows as it is (markdown would hide behind "Show Markdown").
+        "comparison": MetadataValue.table(records, TableSchema(
+            columns=[TableColumn(key, "string", description=text) for key, text in columns])),
+        "how_to_read": MetadataValue.text(
+            f"Pre {fmt_month(windows.pre[0])} … {fmt_month(windows.pre[1])} versus post {fmt_month(windows.post[0])} … "
+            f"{fmt_month(windows.post[1])} (N = {windows.n} months each; as_of {windows.as_of}). Per-month figures are the "
+            "window's total / N; rates, averages and medians are pooled. An interval that excludes 0 is a change the "
+            "windows' own variation does not explain; it does not say the CRM caused it (metrics/uplift takes the "
+            "trend and season out)."),
         **_window_metadata(windows),
     }
     metadata |= _too_recent_to_convert(waiting, parsed.conversion_window_days)

@@ -7,6 +7,7 @@ import datetime as dt
 from pathlib import Path
 
 from crm_roi_pipeline.metrics.windows import Windows, add_months
+from crm_roi_pipeline.operations import replace_file
 
 
 def png_markdown(alt: str, path: Path) -> str:
@@ -67,9 +68,11 @@ def monthly_chart(rows: list[dict], windows: Windows, path: Path) -> Path:
         f"Monthly sales metrics; CRM adopted {windows.adoption_month:%Y-%m}"
         + (f", windows of {windows.n} months" if windows.n else "")
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        # Drawn to a temporary file and renamed over the old chart: never a cut-off PNG, never no chart.
+        replace_file(path, lambda partial: fig.savefig(partial, dpi=110, format="png"))
+    finally:
+        plt.close(fig)
     return path
 
 

@@ -4,19 +4,19 @@
 - `time_to_close`: Kaplan-Meier medians per window, open deals censored at as_of, and a log-rank test.
 - `revenue_evidence`: the monthly won-revenue series, its interrupted time series counterfactual, the
   placebo test at fake adoption months, and the staggered (team by team) effect.
-- `verdict`: one sentence in plain words.
+- `revenue_lift`: the lift the ROI credits, with its verdict (`metrics.lift`).
 
 Every bootstrap is seeded: the same data give the same intervals on every run.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
+from crm_roi_pipeline.metrics import lift
 from crm_roi_pipeline.metrics.compute import BASIS, FIGURES, _set_buckets, aggregate, window_buckets
 from crm_roi_pipeline.metrics.windows import Windows, add_months, months_between
 from crm_roi_pipeline.settings import Assumptions
@@ -225,40 +225,14 @@ def revenue_evidence(conn, windows: Windows, assumptions: Assumptions, *, seed: 
     return RevenueEvidence(series, before_after, interval, its, placebo, name, staggered, level)
 
 
-def verdict(evidence: RevenueEvidence, currency: str) -> str:
-    """One sentence on how strong the evidence for a revenue effect is."""
-    pct = f"{evidence.level:.0%}"
+def revenue_lift(evidence: RevenueEvidence, benefit_method: str) -> lift.RevenueLift:
+    """The lift the ROI credits (METRICS.md, "The revenue lift and the verdict"), from this evidence."""
+    ba = evidence.before_after_interval
     its = evidence.its
-    placebo = evidence.placebo
-    rank = (
-        f"; only {placebo.rank - 1} of {placebo.n} fake adoption dates show an effect as large"
-        if placebo.p_value is not None else ""
+    return lift.choose_lift(
+        benefit_method,
+        lift.Estimate(evidence.before_after, ba.low, ba.high),
+        lift.Estimate(its.uplift_per_month, its.uplift_low, its.uplift_high) if isinstance(its, ItsResult)
+        else lift.Estimate(None, unavailable=its.reason),
     )
-    if isinstance(its, ItsResult):
-        effect = f"{currency} {its.uplift_per_month:,.0f} a month ({pct} interval {its.uplift_low:,.0f} to {its.uplift_high:,.0f})"
-        if its.uplift_low > 0 and placebo.p_value is not None and placebo.p_value <= 0.10:
-            return (f"Strong evidence: won revenue rose {effect} above what the pre-CRM trend and season predict"
-                    f"{rank}.")
-        if its.uplift_low > 0:
-            return (f"Some evidence: won revenue rose {effect} above the pre-CRM trend and season, but fake adoption "
-                    f"dates often show effects as large (placebo p = {_p(placebo.p_value)}), so chance is not ruled out.")
-        if its.uplift_high < 0:
-            return f"Evidence of a fall: won revenue is {effect} below what the pre-CRM trend and season predict."
-        return (f"No clear evidence: the change in won revenue, {effect}, is within what the pre-CRM trend, season "
-                f"and month-to-month noise produce.")
-    low, high = evidence.before_after_interval.low, evidence.before_after_interval.high
-    change = evidence.before_after
-    if change is None:
-        return "No evidence either way: a comparison window is empty."
-    span = f"{currency} {change:,.0f} a month" + (
-        f" ({pct} interval {low:,.0f} to {high:,.0f})" if low is not None and high is not None else "")
-    why = its.reason if isinstance(its, ItsUnavailable) else ""
-    caveat = f" This naive before/after counts any growth trend as the CRM's doing ({why})."
-    if low is not None and low > 0:
-        return f"Weak evidence: won revenue per month rose {span}.{caveat}"
-    return f"No clear evidence: the change in won revenue per month, {span}, is within month-to-month noise.{caveat}"
-
-
-def _p(value: float | None) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.2f}"
 

@@ -4,15 +4,16 @@ Kept apart from the asset's definition so that scipy, statsmodels and matplotlib
 not whenever Dagster loads the definitions (about 1.5 s of every start-up).
 """
 
-from dagster import MaterializeResult, MetadataValue
+from dagster import MaterializeResult, MetadataValue, TableColumn, TableRecord, TableSchema
 
-from crm_roi_pipeline.metrics import compute, evidence
+from crm_roi_pipeline.metrics import compute, evidence, lift
+from crm_roi_pipeline.metrics.labels import money
 from crm_roi_pipeline.metrics.assets import _comparable, _window_metadata
 from crm_roi_pipeline.metrics.charts import png_markdown
 from crm_roi_pipeline.metrics.uplift_assets import (
     COUNTERFACTUAL, COUNTERFACTUAL_CHART, PLACEBO, PLACEBO_CHART, STAGGERED, TIME_TO_CLOSE, UPLIFT,
 )
-from crm_roi_pipeline.operations import publish_parquet
+from crm_roi_pipeline.operations import publish_parquet, replace_file
 from crm_roi_pipeline.resources import Reports
 from crm_roi_pipeline.uplift.its import ItsResult
 from crm_roi_pipeline.uplift.placebo import counterfactual_chart, placebo_chart
@@ -22,7 +23,7 @@ from crm_roi_pipeline.uplift.staggered import StaggeredResult
 def publish(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
     parsed = assumptions.load()
     level = parsed.confidence_level
-    published = warehouse.path.parent / "published"
+    published = warehouse.published_path
     with warehouse.get_connection() as conn:
         windows = _comparable(conn, parsed, require=True)
         ev = evidence.revenue_evidence(conn, windows, parsed)
@@ -31,8 +32,9 @@ def publish(context, warehouse, assumptions, reports) -> list[MaterializeResult]
         closed_median = dict(conn.execute(
             f"SELECT bucket, median_days_to_close FROM ({compute.aggregate(by_source=False, presence_per_bucket=True)})"
         ).fetchall())
-        verdict = evidence.verdict(ev, parsed.reporting_currency)
-        rows = _uplift_rows(ev, verdict, windows.n)
+        used = evidence.revenue_lift(ev, parsed.benefit_method)
+        verdict = lift.verdict_sentence(used, parsed.reporting_currency, level)
+        rows = _uplift_rows(ev, used, verdict, windows.n)
         conn.execute("CREATE SCHEMA IF NOT EXISTS metrics")
         conn.execute("BEGIN TRANSACTION")
         conn.execute(
@@ -79,12 +81,14 @@ def publish(context, warehouse, assumptions, reports) -> list[MaterializeResult]
         conn.execute("COMMIT")
         for table in ("uplift", "counterfactual", "placebo_tests", "staggered_effects", "time_to_close"):
             publish_parquet(conn, f"metrics.{table}", published)
-    charts = _charts(ev, reports)
+    charts = _charts(ev, reports, parsed.reporting_currency)
     context.log.info(f"metrics.uplift: {verdict}")
     window = _window_metadata(windows)
     uplift_meta = {
         "verdict": MetadataValue.text(verdict),
-        "estimates": MetadataValue.md(_estimates_markdown(rows, level, parsed.reporting_currency)),
+        "placebo_test": MetadataValue.text(lift.placebo_sentence(ev.placebo.rank, ev.placebo.n, ev.placebo.p_value)),
+        "lift_used": MetadataValue.text(f"{lift.METHOD_LABELS[used.method]}: {used.reason}"),
+        "estimates": _estimates_table(rows, level, parsed.reporting_currency),
         "benefit_method": MetadataValue.text(parsed.benefit_method),
         "dagster/row_count": MetadataValue.int(len(rows)),
         **window,
@@ -127,8 +131,9 @@ def publish(context, warehouse, assumptions, reports) -> list[MaterializeResult]
     ]
 
 
-def _uplift_rows(ev: evidence.RevenueEvidence, verdict: str, window_months: int) -> list[tuple]:
-    """metrics.uplift: the revenue effect per month by each method, then the verdict."""
+def _uplift_rows(ev: evidence.RevenueEvidence, used: lift.RevenueLift, verdict: str, window_months: int) -> list[tuple]:
+    """metrics.uplift: the revenue effect per month by each method, then the verdict: the lift the ROI
+    credits (value and interval), the method it came from (`method`) and the sentence (`note`)."""
     ba = ev.before_after_interval
     rows = [("before_after", ev.before_after, ba.low, ba.high, None, window_months, ba.method,
              "won revenue per month, post window minus pre window (METRICS.md); counts any trend as the CRM's")]
@@ -139,29 +144,33 @@ def _uplift_rows(ev: evidence.RevenueEvidence, verdict: str, window_months: int)
     else:
         rows.append(("its", None, None, None, None, 0, "its_segmented_ar1", its.reason))
     p = ev.placebo
-    rows.append(("placebo", p.real, None, None, p.p_value, p.n, f"placebo_{ev.placebo_estimator}",
-                 (f"rank {p.rank} of {p.n + 1}" if p.rank is not None else "no fake adoption month fits inside the pre period")
-                 + ("; OLS point estimates, real and fake alike" if ev.placebo_estimator == "its" else "")))
+    # The placebo ranks the real date among fake ones; its own point estimates (OLS for the ITS, which stays
+    # stable on short fake pre periods) are in metrics.placebo_tests, not shown as a second uplift.
+    rows.append(("placebo", None, None, None, p.p_value, p.n, f"placebo_{ev.placebo_estimator}",
+                 (f"the real adoption date ranks {p.rank} of {p.n + 1} dates by the size of the effect"
+                  if p.rank is not None else "no fake adoption month fits inside the pre period")
+                 + ("; every date fitted by OLS, real and fake alike" if ev.placebo_estimator == "its" else "")))
     st = ev.staggered
     if isinstance(st, StaggeredResult):
         rows.append(("staggered", st.att, st.att_low, st.att_high, None, st.n_teams, st.method,
                      f"won revenue per team and month; {st.n_teams} teams, {st.n_cohorts} cohorts"))
     elif st is not None:
         rows.append(("staggered", None, None, None, None, 0, "callaway_santanna_not_yet_treated", st.reason))
-    rows.append(("verdict", None, None, None, None, None, "", verdict))
+    rows.append(("verdict", used.value, used.low, used.high, None, None, used.method, verdict))
     return rows
 
 
-def _estimates_markdown(rows: list[tuple], level: float, currency: str) -> str:
-    lines = [f"| estimate | {currency} per month | {level:.0%} interval | p-value | months / fakes / teams | note |",
-             "|---|---|---|---|---|---|"]
-    for estimate, value, low, high, p, n, _, note in rows:
-        if estimate == "verdict":
-            continue
-        span = "—" if low is None else f"{low:,.0f} … {high:,.0f}"
-        lines.append(f"| {estimate} | {'—' if value is None else f'{value:,.0f}'} | {span} | "
-                     f"{'—' if p is None else f'{p:.3f}'} | {n} | {note} |")
-    return "\n".join(lines)
+def _estimates_table(rows: list[tuple], level: float, currency: str):
+    """The estimates as a table the UI shows as it is (no "Show Markdown")."""
+    columns = [("estimate", "Estimate"), ("value", f"{currency} per month"), ("interval", f"{level:.0%} interval"),
+               ("p_value", "p-value"), ("n", "Months / fake dates / teams"), ("note", "Note")]
+    records = [
+        TableRecord({"estimate": estimate.replace("_", "/"), "value": money(value),
+                     "interval": "—" if low is None else f"{money(low)} to {money(high)}",
+                     "p_value": "—" if p is None else f"{p:.3f}", "n": "" if n is None else f"{n}", "note": note or ""})
+        for estimate, value, low, high, p, n, _, note in rows if estimate != "verdict"
+    ]
+    return MetadataValue.table(records, TableSchema(columns=[TableColumn(k, "string", description=t) for k, t in columns]))
 
 
 def _ttc_markdown(ttc: evidence.TimeToClose, closed_median: dict, level: float) -> str:
@@ -180,19 +189,26 @@ def _num(value) -> str:
     return "—" if value is None else f"{value:,.1f}"
 
 
-def _charts(ev: evidence.RevenueEvidence, reports: Reports) -> dict:
+# Fewer fake dates than this make a strip of dots that says nothing; the report says why there is no chart.
+MIN_PLACEBO_CHART = 5
+
+
+def _charts(ev: evidence.RevenueEvidence, reports: Reports, currency: str) -> dict:
     out = {}
+    unit = f"{currency} per month"
     reports.path.mkdir(parents=True, exist_ok=True)
     # A chart this run cannot draw is removed, so the report never embeds an older run's.
     for key, name, draw in (
-        ("counterfactual", COUNTERFACTUAL_CHART, counterfactual_chart(ev.its) if isinstance(ev.its, ItsResult) else None),
-        ("placebo", PLACEBO_CHART, placebo_chart(ev.placebo) if ev.placebo.n else None),
+        ("counterfactual", COUNTERFACTUAL_CHART, counterfactual_chart(ev.its, unit) if isinstance(ev.its, ItsResult) else None),
+        ("placebo", PLACEBO_CHART, placebo_chart(ev.placebo, unit) if ev.placebo.n >= MIN_PLACEBO_CHART else None),
     ):
         path = reports.path / name
-        if draw is None:
-            path.unlink(missing_ok=True)
-        else:
-            path.write_bytes(draw)
-            out[key] = path
+        if draw is not None:
+            # To a temporary file renamed over the old chart: never a cut-off PNG, never no chart meanwhile.
+            out[key] = replace_file(path, draw)
+    # Old charts are removed only once every new one is written.
+    for name in (COUNTERFACTUAL_CHART, PLACEBO_CHART):
+        if reports.path / name not in out.values():
+            (reports.path / name).unlink(missing_ok=True)
     return out
 

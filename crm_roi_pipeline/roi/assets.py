@@ -14,12 +14,14 @@ from dagster import (
 )
 
 from crm_roi_pipeline.errors import CrmRoiError, user_errors
-from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet
+from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet, replace_file
 from crm_roi_pipeline.metrics import compute
 from crm_roi_pipeline.metrics.uplift_assets import COUNTERFACTUAL_CHART, PLACEBO_CHART
 from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
-from crm_roi_pipeline.roi import report
+from crm_roi_pipeline.metrics.lift import Estimate, placebo_sentence
+from crm_roi_pipeline.roi import headline, quality, report
 from crm_roi_pipeline.roi.model import Measured, build_model, sensitivity
+from crm_roi_pipeline.staging.checks import require_error_checks_pass
 
 ADOPTION = AssetKey(["metrics", "adoption"])
 UPLIFT = AssetKey(["metrics", "uplift"])
@@ -56,35 +58,45 @@ def roi(context: AssetExecutionContext, warehouse: Warehouse, assumptions: Assum
 
 
 def _measured(rows: dict[str, tuple], uplift: dict[str, tuple]) -> Measured:
-    def value(metric: str, which: int):
-        return rows[metric][which]
-
+    """metrics.adoption rows (figure -> pre, post) and metrics.uplift rows (estimate -> value, ci_low,
+    ci_high, p_value, months, note)."""
     def interval(estimate: str) -> tuple[float, float] | None:
         row = uplift.get(estimate)
         return (row[1], row[2]) if row and row[1] is not None and row[2] is not None else None
 
-    its = uplift.get("its")  # value, ci_low, ci_high, p_value, note
+    its = uplift.get("its")
     if its is None:
-        its_unavailable = "metrics/uplift has not been published"
+        its_estimate = Estimate(None, unavailable="metrics/uplift has not been published")
+    elif its[0] is None:
+        its_estimate = Estimate(None, unavailable=its[5])
     else:
-        its_unavailable = its[4] if its[0] is None else None
+        its_estimate = Estimate(its[0], its[1], its[2])
     return Measured(
-        pre_won_revenue=value("won_revenue", 0) or 0.0,
-        post_won_revenue=value("won_revenue", 1) or 0.0,
-        pre_cac=value("cac", 0),
-        post_cac=value("cac", 1),
-        post_new_customers=value("new_customers", 1),
+        pre_won_revenue=rows["won_revenue"][0] or 0.0,
+        post_won_revenue=rows["won_revenue"][1] or 0.0,
+        pre_cac=rows["cac"][0],
+        post_cac=rows["cac"][1],
+        post_new_customers=rows["new_customers"][1],
         before_after_interval=interval("before_after"),
-        its_lift=its[0] if its else None,
-        its_interval=interval("its"),
-        its_unavailable=its_unavailable,
+        its=its_estimate,
     )
+
+
+def _placebo(uplift: dict[str, tuple]) -> str | None:
+    row = uplift.get("placebo")
+    if row is None:
+        return None
+    p_value, fakes = row[3], row[4] or 0
+    # p = (1 + fakes at least as large) / (1 + fakes), so the real date's rank is p × (1 + fakes).
+    rank = None if p_value is None else round(p_value * (1 + fakes))
+    return placebo_sentence(rank, fakes, p_value)
 
 
 @user_errors
 def _roi(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
     parsed = assumptions.load()
     with warehouse.get_connection() as conn:
+        require_error_checks_pass(conn)
         windows = compute.windows_for(conn, parsed)
         windows.require()
         if not compute.has_table(conn, "metrics", "adoption"):
@@ -102,7 +114,7 @@ def _roi(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
         uplift = {}
         if compute.has_table(conn, "metrics", "uplift"):
             uplift = {r[0]: r[1:] for r in conn.execute(
-                "SELECT estimate, value, ci_low, ci_high, p_value, note FROM metrics.uplift").fetchall()}
+                "SELECT estimate, value, ci_low, ci_high, p_value, months, note FROM metrics.uplift").fetchall()}
         measured = _measured({row[0]: (row[1], row[2]) for row in adoption}, uplift)
         time_to_close = conn.execute(
             "SELECT period, deals, censored, closed_deals_median, km_median, km_low, km_high, logrank_p_value "
@@ -110,10 +122,11 @@ def _roi(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
         ).fetchall() if compute.has_table(conn, "metrics", "time_to_close") else []
         model = build_model(parsed, measured)
         sens = sensitivity(parsed, measured)
+        checked = quality.assess(conn, windows)
         conn.execute("CREATE SCHEMA IF NOT EXISTS roi")
         conn.execute("BEGIN TRANSACTION")
-        conn.execute("CREATE OR REPLACE TABLE roi.summary (figure VARCHAR, value DOUBLE, unit VARCHAR)")
-        conn.executemany("INSERT INTO roi.summary VALUES (?, ?, ?)", model.summary())
+        conn.execute("CREATE OR REPLACE TABLE roi.summary (figure VARCHAR, value DOUBLE, unit VARCHAR, text VARCHAR)")
+        conn.executemany("INSERT INTO roi.summary VALUES (?, ?, ?, ?)", model.summary())
         conn.execute(
             "CREATE OR REPLACE TABLE roi.cashflows (year INTEGER, costs DOUBLE, benefits DOUBLE, net DOUBLE, "
             "discounted_net DOUBLE, cumulative_net DOUBLE)"
@@ -129,34 +142,40 @@ def _roi(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
         conn.executemany("INSERT INTO roi.sensitivity VALUES (?, ?, ?, ?, ?, ?)", sens)
         conn.execute("COMMIT")
         for table in ("roi.summary", "roi.cashflows", "roi.sensitivity"):
-            publish_parquet(conn, table, warehouse.path.parent / "published")
+            publish_parquet(conn, table, warehouse.published_path)
     path = reports.path / REPORT_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
     generated = dt.datetime.now(dt.timezone.utc)
+    level = parsed.confidence_level
+    naive = (build_model(parsed.model_copy(update={"benefit_method": "before_after"}), measured)
+             if model.verdict == "unclear" and model.benefit_method != "before_after" else None)
+    warnings = checked.thin_windows + ([
+        f"{len(checked.warnings)} data-quality warning(s): " + ", ".join(f"{c.label} ({c.count:,})" for c in checked.warnings)
+        + "; see Data quality in the report."] if checked.warnings else [])
+    top = headline.build(model, level=level, before_after=naive, placebo=_placebo(uplift), warnings=warnings)
     sure = report.Evidence(
-        uplift=uplift, time_to_close=time_to_close, level=parsed.confidence_level,
+        uplift=uplift, time_to_close=time_to_close, level=level,
         counterfactual_png=_read(reports.path / COUNTERFACTUAL_CHART), placebo_png=_read(reports.path / PLACEBO_CHART),
     )
-    path.write_text(report.render(model, parsed, windows, adoption, sens, generated, sure), encoding="utf-8")
-    context.log.info(
-        f"ROI {report.number(model.roi_pct, '%')}, NPV {report.money(model.npv, model.currency)}, "
-        f"payback {report.number(model.payback_months, 'months')}; report {path}"
-    )
+    # Rendered whole, then written beside the old report and renamed over it: never a cut-off report.
+    replace_file(path, report.render(model, parsed, windows, adoption, sens, generated, sure, top, checked))
+    context.log.info("\n".join(top.lines()) + f"\nReport: {path}")
     swing = _largest_swing(sens)
     return [MaterializeResult(
         asset_key=SUMMARY,
         metadata={
-            "headline": MetadataValue.md(report.headline_markdown(model)),
-            "revenue_benefit_from": MetadataValue.text(f"{model.benefit_method}: {model.benefit_why}"),
-            **({"how_sure": MetadataValue.text(uplift["verdict"][4])} if "verdict" in uplift else {}),
+            "headline": MetadataValue.md(top.markdown()),
+            "headline_text": MetadataValue.text("\n".join(top.lines())),
+            "verdict": MetadataValue.text(model.verdict),
+            "benefit_method": MetadataValue.text(f"{model.benefit_method}: {model.benefit_why}"),
             "cash_flows": MetadataValue.md(report.cashflow_markdown(model)),
             "report": MetadataValue.path(str(path)),
-            "roi_pct": MetadataValue.float(model.roi_pct) if model.roi_pct is not None else MetadataValue.text("—"),
-            "npv": MetadataValue.float(model.npv),
+            # Rounded as the report shows them: one decimal for percentages and months, whole money.
+            "roi_pct": _rounded(model.roi_pct, 1),
+            "npv": _rounded(model.npv, 0),
             "currency": MetadataValue.text(model.currency),
-            "payback_months": (
-                MetadataValue.float(model.payback_months) if model.payback_months is not None else MetadataValue.text("never")
-            ),
+            "payback_months": _rounded(model.payback_months, 1, none="never"),
+            "data_quality_warnings": MetadataValue.int(len(checked.warnings)),
             "dagster/row_count": MetadataValue.int(len(model.summary())),
         },
     ), MaterializeResult(
@@ -168,6 +187,12 @@ def _roi(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
         metadata={"dagster/row_count": MetadataValue.int(len(sens)),
                   "largest_swing": MetadataValue.text(swing)},
     )]
+
+
+def _rounded(value: float | None, digits: int, none: str = "—"):
+    if value is None:
+        return MetadataValue.text(none)
+    return MetadataValue.float(round(value, digits)) if digits else MetadataValue.int(int(round(value)))
 
 
 def _read(path) -> bytes | None:

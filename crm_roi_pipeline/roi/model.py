@@ -5,39 +5,31 @@ hand; `assets.py` only reads the inputs and publishes the results.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from crm_roi_pipeline.metrics.lift import Estimate, RevenueLift, choose_lift
 from crm_roi_pipeline.roi import finance
 from crm_roi_pipeline.settings import Assumptions
 
 
 @dataclass(frozen=True)
 class Measured:
-    """What the ROI takes from metrics.adoption (per-month values for counts and sums, pooled for CAC)."""
+    """What the ROI takes from metrics.adoption (per-month values for counts and sums, pooled for CAC) and
+    from metrics.uplift (the won-revenue change per month by each method, with its interval)."""
 
     pre_won_revenue: float
     post_won_revenue: float
     pre_cac: float | None
     post_cac: float | None
     post_new_customers: float | None
-    # From metrics.uplift: the won-revenue change per month with its interval, by each method (None where
-    # the method could not be applied, e.g. the ITS with fewer than 24 pre months).
     before_after_interval: tuple[float, float] | None = None
-    its_lift: float | None = None
-    its_interval: tuple[float, float] | None = None
-    its_unavailable: str | None = None
+    its: Estimate = Estimate(None, unavailable="metrics/uplift has not been published")
 
-    def revenue_lift(self, method: str) -> tuple[float, str, tuple[float, float] | None, str]:
-        """(lift per month, method used, its interval, why): the ITS when asked for and available, else
-        METRICS.md's before/after."""
-        if method == "its" and self.its_lift is not None:
-            return self.its_lift, "its", self.its_interval, "benefit_method: its in the assumptions"
-        lift = self.post_won_revenue - self.pre_won_revenue
-        if method == "its":
-            why = f"benefit_method is its, but the interrupted time series is unavailable ({self.its_unavailable}); before/after used instead"
-        else:
-            why = "benefit_method: before_after (the default; METRICS.md's comparison)"
-        return lift, "before_after", self.before_after_interval, why
+    def revenue_lift(self, method: str) -> RevenueLift:
+        """METRICS.md: the lift `benefit_method` chooses (auto: the ITS where it could be fitted)."""
+        low, high = self.before_after_interval or (None, None)
+        before_after = Estimate(self.post_won_revenue - self.pre_won_revenue, low, high)
+        return choose_lift(method, before_after, self.its)
 
 
 @dataclass(frozen=True)
@@ -62,9 +54,23 @@ class RoiModel:
     benefits: Benefits
     flows: list[finance.YearFlow]
     cost_lines: list[tuple[str, str, bool, float]] = field(default_factory=list)  # name, category, recurring, amount
+    lift: RevenueLift | None = None  # the lift benefit_method chose: method, interval, reason, verdict
     revenue_lift: float = 0.0  # won revenue per month credited to the CRM, before margin and risk
-    benefit_method: str = "before_after"  # what the revenue lift came from: before_after or its
-    benefit_why: str = ""
+    # The ROI and NPV with the lift at either end of its interval, all else equal (None without an interval).
+    roi_pct_range: tuple[float | None, float | None] = (None, None)
+    npv_range: tuple[float | None, float | None] = (None, None)
+
+    @property
+    def benefit_method(self) -> str:
+        return self.lift.method if self.lift else "before_after"
+
+    @property
+    def benefit_why(self) -> str:
+        return self.lift.reason if self.lift else ""
+
+    @property
+    def verdict(self) -> str:
+        return self.lift.verdict if self.lift else "unclear"
 
     @property
     def total_costs(self) -> float:
@@ -98,17 +104,24 @@ class RoiModel:
     def payback_months(self) -> float | None:
         return finance.payback_months(self.one_time_costs, self.benefits.annual, self.annual_recurring_costs)
 
-    def summary(self) -> list[tuple[str, float | None, str]]:
-        """roi.summary rows: figure, value, unit."""
+    def summary(self) -> list[tuple[str, float | None, str | None, str | None]]:
+        """roi.summary rows: figure, value, unit, text (text rows have no value and no unit)."""
         ccy = self.currency
-        return [
+        lift_low, lift_high = self.lift.interval if self.lift and self.lift.interval else (None, None)
+        numbers = [
             ("total_costs", self.total_costs, ccy),
             ("total_benefits", self.total_benefits, ccy),
             ("roi_pct", self.roi_pct, "%"),
+            ("roi_pct_low", self.roi_pct_range[0], "%"),
+            ("roi_pct_high", self.roi_pct_range[1], "%"),
             ("npv", self.npv, ccy),
+            ("npv_low", self.npv_range[0], ccy),
+            ("npv_high", self.npv_range[1], ccy),
             ("discounted_roi_pct", self.discounted_roi_pct, "%"),
             ("payback_months", self.payback_months, "months"),
             ("revenue_lift_per_month", self.revenue_lift, ccy),
+            ("revenue_lift_low", lift_low, ccy),
+            ("revenue_lift_high", lift_high, ccy),
             ("benefit_method_its", 1.0 if self.benefit_method == "its" else 0.0, "flag"),
             ("annual_benefit_revenue", self.benefits.revenue, ccy),
             ("annual_benefit_acquisition_cost", self.benefits.acquisition_cost, ccy),
@@ -121,6 +134,12 @@ class RoiModel:
             ("horizon_years", float(self.horizon_years), "years"),
             ("discount_rate", self.discount_rate, "fraction"),
         ]
+        texts = [
+            ("benefit_method", self.benefit_method),
+            ("benefit_method_reason", self.benefit_why),
+            ("verdict", self.verdict),
+        ]
+        return [(f, v, u, None) for f, v, u in numbers] + [(f, None, None, t) for f, t in texts]
 
     def costs_by_category(self) -> list[tuple[str, float, float, float]]:
         """category, one-time (year 0), recurring per year, total over the horizon."""
@@ -152,10 +171,19 @@ def annual_benefits(assumptions: Assumptions, measured: Measured, lift: float) -
 
 
 def build_model(assumptions: Assumptions, measured: Measured, lift: float | None = None) -> RoiModel:
+    """The ROI with the lift `benefit_method` chooses, or with `lift` (won revenue per month) in its place,
+    as the sensitivity does; the chosen lift's interval ends give the ROI and NPV ranges."""
+    chosen = measured.revenue_lift(assumptions.benefit_method)
+    model = _model(assumptions, measured, chosen.value if lift is None else lift, chosen)
+    if lift is not None or chosen.interval is None:
+        return model
+    low, high = (_model(assumptions, measured, end, chosen) for end in chosen.interval)
+    return replace(model, roi_pct_range=(low.roi_pct, high.roi_pct), npv_range=(low.npv, high.npv))
+
+
+def _model(assumptions: Assumptions, measured: Measured, lift: float, chosen: RevenueLift) -> RoiModel:
     one_time = sum(c.amount for c in assumptions.costs if not c.recurring)
     recurring = sum(c.amount for c in assumptions.costs if c.recurring)
-    used_lift, method, _, why = measured.revenue_lift(assumptions.benefit_method)
-    lift = used_lift if lift is None else lift
     benefits = annual_benefits(assumptions, measured, lift)
     horizon = assumptions.horizon_years
     costs = [one_time] + [recurring] * horizon
@@ -169,9 +197,8 @@ def build_model(assumptions: Assumptions, measured: Measured, lift: float | None
         benefits=benefits,
         flows=finance.cash_flows(costs, yearly_benefits, assumptions.discount_rate),
         cost_lines=[(c.name, c.category, c.recurring, c.amount) for c in assumptions.costs],
+        lift=chosen,
         revenue_lift=lift,
-        benefit_method=method,
-        benefit_why=why,
     )
 
 
@@ -212,15 +239,16 @@ def sensitivity(assumptions: Assumptions, measured: Measured) -> list[tuple]:
         model = build_model(changed, measured)
         rows.append((name, setting, value, model.roi_pct, model.discounted_roi_pct, model.payback_months))
     # How sure are we: the ROI at either end of the revenue lift's interval, and under each benefit method.
-    lift, method, interval, _ = measured.revenue_lift(assumptions.benefit_method)
-    if interval is not None:
-        for setting, value in (("ci_low", interval[0]), ("estimate", lift), ("ci_high", interval[1])):
+    chosen = measured.revenue_lift(assumptions.benefit_method)
+    if chosen.interval is not None:
+        for setting, value in (("ci_low", chosen.low), ("estimate", chosen.value), ("ci_high", chosen.high)):
             model = build_model(assumptions, measured, value)
-            rows.append((f"revenue_lift.{method}", setting, value, model.roi_pct, model.discounted_roi_pct,
+            rows.append((f"revenue_lift.{chosen.method}", setting, value, model.roi_pct, model.discounted_roi_pct,
                          model.payback_months))
     for other in ("before_after", "its"):
-        value, used, _, _ = measured.revenue_lift(other)
-        if used == other:
-            model = build_model(assumptions, measured, value)
-            rows.append(("benefit_method", other, value, model.roi_pct, model.discounted_roi_pct, model.payback_months))
+        used = measured.revenue_lift(other)
+        if used.method == other:
+            model = build_model(assumptions, measured, used.value)
+            rows.append(("benefit_method", other, used.value, model.roi_pct, model.discounted_roi_pct,
+                         model.payback_months))
     return rows

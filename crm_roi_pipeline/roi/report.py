@@ -1,4 +1,6 @@
-"""The report for a finance lead: one self-contained HTML file (chart embedded), readable without Dagster."""
+"""The report for a finance lead: one self-contained HTML file (charts embedded), readable without Dagster,
+printable to clean A4 pages. Every sentence about the CRM's effect comes from `roi.headline` and
+`metrics.lift`, so the report says what the CLI and the UI say."""
 
 from __future__ import annotations
 
@@ -8,32 +10,31 @@ import html
 import io
 from dataclasses import dataclass, field
 
+from crm_roi_pipeline.metrics import labels
 from crm_roi_pipeline.metrics.charts import pyplot, set_margins
+from crm_roi_pipeline.metrics.lift import METHOD_LABELS
 from crm_roi_pipeline.metrics.windows import Windows
+from crm_roi_pipeline.roi.headline import Headline, money, months, percent
 from crm_roi_pipeline.roi.model import RoiModel
+from crm_roi_pipeline.roi.quality import Quality
 from crm_roi_pipeline.settings import Assumptions
 
-
-def money(value: float | None, currency: str = "") -> str:
-    if value is None:
-        return "—"
-    text = ("−" if value < 0 else "") + f"{abs(value):,.0f}"
-    return f"{currency} {text}" if currency else text
+MIN_PLACEBO_CHART = 5  # as metrics/uplift: fewer fake dates draw no chart
 
 
-def number(value: float | None, unit: str) -> str:
-    """A figure as the report and the UI show it; the same function serves both, so they agree."""
+def number(value: float | None, unit: str | None) -> str:
+    """A roi.summary figure as the report and the UI show it."""
     if value is None:
         return "—"
     if unit == "%":
-        return f"{value:,.1f}%"
+        return percent(value)
     if unit == "months":
         return f"{value:,.1f} months"
     if unit == "fraction":
-        return f"{value:.4g}"
-    if unit == "years":
-        return f"{value:.0f}"
-    return money(value, unit)
+        return f"{value * 100:,.1f}%"
+    if unit in ("years", "flag"):
+        return f"{value:,.0f}"
+    return money(value, unit or "")
 
 
 def cashflow_table(model: RoiModel) -> tuple[list[str], list[tuple[str, list[float]]]]:
@@ -57,33 +58,23 @@ def cashflow_markdown(model: RoiModel) -> str:
     return "\n".join(lines)
 
 
-def headline_markdown(model: RoiModel) -> str:
-    ccy = model.currency
-    return "\n".join([
-        "| ROI | discounted ROI (TEI) | NPV | payback |",
-        "|---|---|---|---|",
-        f"| {number(model.roi_pct, '%')} | {number(model.discounted_roi_pct, '%')} | {money(model.npv, ccy)} | "
-        f"{number(model.payback_months, 'months')} |",
-    ])
-
-
 def cumulative_chart_png(model: RoiModel) -> bytes:
     """Cumulative net benefit month by month: the one-time costs at month 0, then the monthly net."""
     plt, StrMethodFormatter = pyplot()
     monthly_net = (model.benefits.annual - model.annual_recurring_costs) / 12
-    months = list(range(0, 12 * model.horizon_years + 1))
-    values = [-model.one_time_costs + monthly_net * m for m in months]
-    fig, ax = plt.subplots(figsize=(9, 3.8))
-    set_margins(fig, left=1.25)  # a y-axis label beside the tick labels
-    ax.plot(months, values, color="#4c72b0")
-    ax.fill_between(months, values, 0, where=[v >= 0 for v in values], color="#55a868", alpha=0.2)
-    ax.fill_between(months, values, 0, where=[v < 0 for v in values], color="#c44e52", alpha=0.2)
+    steps = list(range(0, 12 * model.horizon_years + 1))
+    values = [-model.one_time_costs + monthly_net * m for m in steps]
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    set_margins(fig, left=1.35)  # a y-axis label beside the tick labels
+    ax.plot(steps, values, color="#4c72b0")
+    ax.fill_between(steps, values, 0, where=[v >= 0 for v in values], color="#55a868", alpha=0.2)
+    ax.fill_between(steps, values, 0, where=[v < 0 for v in values], color="#c44e52", alpha=0.2)
     ax.axhline(0, color="black", linewidth=0.8)
-    if model.payback_months is not None and model.payback_months <= months[-1]:
+    if model.payback_months is not None and model.payback_months <= steps[-1]:
         ax.axvline(model.payback_months, color="#c44e52", linestyle="--", label=f"payback {model.payback_months:.1f} months")
         ax.legend(loc="upper left")
-    ax.set_xlabel("months after go-live")
-    ax.set_ylabel(f"cumulative net benefit ({model.currency})")
+    ax.set_xlabel("Months after go-live")
+    ax.set_ylabel(f"Cumulative net benefit ({model.currency})")
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.grid(alpha=0.3)
     buffer = io.BytesIO()
@@ -98,10 +89,14 @@ def _table(header: list[str], rows: list[list[str]], cls: str = "") -> str:
     return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
+def _img(alt: str, png: bytes) -> str:
+    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
+
+
 @dataclass(frozen=True)
 class Evidence:
-    """What "How sure are we?" shows: metrics.uplift (estimate -> value, ci_low, ci_high, p_value, note),
-    metrics.time_to_close rows, the confidence level, and the two charts of metrics/uplift."""
+    """What "How sure are we?" shows: metrics.uplift (estimate -> value, ci_low, ci_high, p_value, months,
+    note), metrics.time_to_close rows, the confidence level, and the two charts of metrics/uplift."""
 
     uplift: dict[str, tuple] = field(default_factory=dict)
     time_to_close: list[tuple] = field(default_factory=list)
@@ -111,54 +106,193 @@ class Evidence:
 
 
 _ESTIMATES = {
-    "before_after": "Before/after (METRICS.md): post minus pre window",
+    "before_after": "Before/after: post window minus pre window (not adjusted for trend or season)",
     "its": "Interrupted time series: above the pre-CRM trend and season",
-    "placebo": "Placebo test: the same estimate at fake adoption months",
-    "staggered": "Staggered rollout: teams that adopted vs teams not yet",
+    "staggered": "Staggered rollout: teams that adopted against teams not yet live",
 }
 
 
-def how_sure_html(model: RoiModel, evidence: Evidence) -> str:
+def headline_html(top: Headline) -> str:
+    parts = [f'<p class="lead">{html.escape(top.lead)}</p>'] if top.lead else []
+    rows = [[value for _, value, _ in top.figures]]
+    if any(span for _, _, span in top.figures):
+        rows.append([span for _, _, span in top.figures])
+    parts.append(_table([label for label, _, _ in top.figures], rows, "headline"))
+    parts.append(f'<p class="verdict">{html.escape(top.verdict)}</p>')
+    parts.append(f"<p>{html.escape(top.method)}</p>")
+    for extra in (top.naive, top.placebo):
+        if extra:
+            parts.append(f'<p class="note">{html.escape(extra)}</p>')
+    for warning in top.warnings:
+        parts.append(f'<p class="warning">{html.escape(warning)}</p>')
+    return "\n".join(parts)
+
+
+def how_sure_html(model: RoiModel, evidence: Evidence, top: Headline) -> str:
     """The section "How sure are we?": verdict, the revenue effect by method, time to close, the charts."""
     if not evidence.uplift:
         return "<p>metrics/uplift has not been published: materialize it for intervals and the counterfactual.</p>"
     ccy, pct = model.currency, f"{evidence.level:.0%}"
-    verdict = evidence.uplift.get("verdict", (None, None, None, None, ""))[4]
     rows = []
     for key, label in _ESTIMATES.items():
         if key not in evidence.uplift:
             continue
-        value, low, high, p, note = evidence.uplift[key]
-        rows.append([label, money(value, ccy), "—" if low is None else f"{money(low)} … {money(high)}",
+        value, low, high, p, _, note = evidence.uplift[key]
+        used = " ← used for the ROI" if model.lift and key == model.lift.method else ""
+        rows.append([label + used, money(value), "—" if low is None else f"{money(low)} to {money(high)}",
                      "—" if p is None else f"{p:.3f}", note or ""])
-    used = (f"The ROI above credits {money(model.revenue_lift, ccy)} of won revenue a month to the CRM, from "
-            f"<b>{html.escape(model.benefit_method.replace('_', '/'))}</b>: {html.escape(model.benefit_why)}.")
-    parts = [f'<p class="verdict">{html.escape(verdict)}</p>', f"<p>{used}</p>",
-             _table(["Revenue effect per month", ccy, f"{pct} interval", "p-value", "Note"], rows)]
+    lift = model.lift
+    parts = [f'<p class="verdict">{html.escape(top.verdict)}</p>',
+             f"<p>The ROI credits {html.escape(money(model.revenue_lift, ccy))} of won revenue a month to the CRM, "
+             f"from the <b>{html.escape(METHOD_LABELS[lift.method] if lift else '—')}</b>: "
+             f"{html.escape(model.benefit_why)}.</p>",
+             _table(["Revenue effect", f"{ccy} per month", f"{pct} interval", "p-value", "Note"], rows, "notes")]
     if evidence.counterfactual_png:
-        parts.append('<img alt="won revenue against the counterfactual" src="data:image/png;base64,'
-                     f'{base64.b64encode(evidence.counterfactual_png).decode()}">')
-    if evidence.placebo_png:
-        parts.append('<img alt="placebo estimates" src="data:image/png;base64,'
-                     f'{base64.b64encode(evidence.placebo_png).decode()}">')
+        parts.append(_img("won revenue against the counterfactual", evidence.counterfactual_png))
+    placebo = evidence.uplift.get("placebo")
+    if top.placebo:
+        parts.append(f"<p>{html.escape(top.placebo)}</p>")
+    fakes = (placebo[4] or 0) if placebo else 0
+    if evidence.placebo_png and fakes >= MIN_PLACEBO_CHART:
+        parts.append(_img("placebo estimates", evidence.placebo_png))
+    elif placebo:
+        parts.append(f'<p class="note">No placebo chart: {fakes} fake adoption date(s) fit inside the pre-CRM '
+                     f"months, and a chart needs at least {MIN_PLACEBO_CHART} to show anything. With more history "
+                     "before adoption there are more fake dates.</p>")
     if evidence.time_to_close:
         ttc = [[period, f"{deals:,}", f"{censored:,}", _days(closed), _days(km),
-                "—" if low is None and high is None else f"{_days(low)} … {_days(high)}"]
+                "—" if low is None and high is None else f"{_days(low)} to {_days(high)}"]
                for period, deals, censored, closed, km, low, high, _ in evidence.time_to_close]
         p = evidence.time_to_close[0][-1]
         parts += ["<h3>Days to close, counting deals still open</h3>",
-                  _table(["Window (deals created in it)", "Deals", "Still open at as_of", "Median, won deals closed (METRICS.md)",
-                          "Kaplan-Meier median, all closes", f"{pct} interval"], ttc),
-                  f'<p class="note">Open deals are censored at as_of rather than dropped. Log-rank test of pre versus post: '
-                  f'p = {"—" if p is None else f"{p:.3g}"}.</p>']
+                  _table(["Window (deals created in it)", "Deals", "Still open at as_of",
+                          "Median days, won deals closed (METRICS.md)", "Kaplan-Meier median days, all closes",
+                          f"{pct} interval"], ttc),
+                  f'<p class="note">Open deals are censored at as_of rather than dropped. Log-rank test of pre versus '
+                  f'post: p = {"—" if p is None else f"{p:.3g}"}.</p>']
     parts.append(f'<p class="note">Intervals are {pct} and bound the change post − pre: bootstrap (seeded) for medians, '
                  "means and per-month figures, Newcombe's interval for differences of rates. Coverage of each method is "
                  "measured by benchmarks/coverage_intervals.py and benchmarks/coverage_uplift.py.</p>")
     return "\n".join(parts)
 
 
-def _days(value) -> str:
-    return "—" if value is None else f"{value:,.0f}"
+def quality_html(checked: Quality | None, windows: Windows) -> str:
+    """The section "Data quality": every check, the rejects by reason, and how full each window is."""
+    if checked is None:
+        return "<p>Not assessed.</p>"
+    checks = [[c.label, c.severity, "passed" if c.passed else "failed", f"{c.count:,}",
+               "—" if c.passed else f"{c.effect} Fix: {c.fix}"] for c in checked.checks]
+    rejects = [[entity, kind, f"{n:,}", example] for entity, kind, n, example in checked.rejects]
+    fills = [[w.entity, f"{w.pre_per_month:,.1f}", f"{w.post_per_month:,.1f}",
+              {"pre": "pre window thin", "post": "post window thin"}.get(w.thin, "comparable")] for w in checked.windows]
+    parts = [
+        '<p class="note">ERROR checks stop the metrics and the ROI (a published figure would be wrong), so this report '
+        "only exists when every one passed; WARN checks leave the figures standing, and say what a reader should "
+        "know.</p>",
+        _table(["Check", "Severity", "Result", "Rows", "What a failure does to the figures"], checks, "quality notes"),
+        "<h3>Rows left out (crm.rejects), by reason</h3>",
+        _table(["Table", "Reason", "Rows", "Example"], rejects, "notes rejects") if rejects else "<p>No row was rejected.</p>",
+    ]
+    if fills and windows.pre:
+        parts += [f"<h3>Records per month in each window ({windows.pre[0]:%Y-%m} … {windows.pre[1]:%Y-%m} against "
+                  f"{windows.post[0]:%Y-%m} … {windows.post[1]:%Y-%m})</h3>",
+                  _table(["Table", "Pre window", "Post window", "Completeness"], fills),
+                  '<p class="note">A window with under half the other\'s records a month is named beside the headline: '
+                  "figures built on that table compare unlike data.</p>"]
+    return "\n".join(parts)
+
+
+def _benefit_rows(model: RoiModel) -> list[list[str]]:
+    """Measured and estimated benefits per year; a negative one is named as the cost it is."""
+    ccy = model.currency
+
+    def line(gain: str, loss: str, value: float) -> list[str]:
+        return [gain, money(value)] if value >= 0 else [f"{loss}: {money(-value, ccy)} a year", money(value)]
+
+    rows = [
+        line("Revenue uplift at gross margin (measured)", "Revenue fell, at gross margin (measured)", model.benefits.revenue),
+        line("Acquisition cost saved (measured)", "Acquisition cost rose (measured)", model.benefits.acquisition_cost),
+    ]
+    rows += [line(f"{name} (estimated)", f"{name}, a cost (estimated)", value) for name, value in model.benefits.estimate_lines]
+    rows.append(["Annual benefits, net", money(model.benefits.annual)])
+    return rows
+
+
+def _assumption_tables(assumptions: Assumptions) -> str:
+    """The assumptions as tables a finance lead can check line by line, not as a data dump."""
+    a = assumptions
+    scalars = [
+        ["Adoption date", str(a.adoption_date)], ["Transition months left out", str(a.transition_months)],
+        ["Window (months each side)", str(a.window_months)], ["As of", str(a.as_of or "today (UTC)")],
+        ["Conversion window (days)", str(a.conversion_window_days)], ["Reporting currency", a.reporting_currency],
+        ["Gross margin", f"{a.gross_margin:.1%}"], ["Discount rate (a year)", f"{a.discount_rate:.1%}"],
+        ["Horizon (years)", str(a.horizon_years)], ["Confidence level", f"{a.confidence_level:.0%}"],
+        ["Benefit method", a.benefit_method], ["Risk haircut on the revenue benefit", f"{a.risk.revenue:.0%}"],
+        ["Risk haircut on the acquisition-cost benefit", f"{a.risk.acquisition_cost:.0%}"],
+    ]
+    parts = [_table(["Assumption", "Value"], scalars)]
+    parts.append(_table(["Cost line", "Category", "When", f"Amount ({a.reporting_currency})"],
+                        [[c.name, c.category.replace("_", " "), "every year" if c.recurring else "once (year 0)",
+                          money(c.amount)] for c in a.costs]))
+    if a.benefits:
+        parts.append(_table(["Estimated benefit", "Hours per user a week", "Users", f"Hourly cost ({a.reporting_currency})",
+                             "Risk haircut"],
+                            [[b.name, f"{b.hours_per_user_per_week:g}", f"{b.users:g}", money(b.hourly_cost), f"{b.risk:.0%}"]
+                             for b in a.benefits]))
+    if a.deal_types:
+        parts.append(_table(["CRM deal type", "Counted as"], [[k, v.replace("_", " ")] for k, v in a.deal_types.items()]))
+    if a.team_adoption_dates:
+        parts.append(_table(["Team", "Went live"], [[k, str(v)] for k, v in a.team_adoption_dates.items()]))
+    return "\n".join(parts)
+
+
+def _sensitivity_name(name: str) -> str:
+    """roi.sensitivity's assumption keys in words."""
+    fixed = {"gross_margin": "Gross margin", "discount_rate": "Discount rate", "risk.revenue": "Risk haircut, revenue",
+             "risk.acquisition_cost": "Risk haircut, acquisition cost", "benefit_method": "Benefit method"}
+    if name in fixed:
+        return fixed[name]
+    kind, _, rest = name.partition(".")
+    if kind == "costs":
+        return f"Cost line: {rest}"
+    if kind == "benefits":
+        return f"Risk haircut, {rest.rsplit('.', 1)[0]}"
+    if kind == "revenue_lift":
+        return f"Revenue lift per month ({METHOD_LABELS.get(rest, rest)}, its interval)"
+    return name
+
+
+def _sensitivity_value(name: str, setting: str, value: float) -> str:
+    if name in ("gross_margin", "discount_rate") or name.startswith("risk.") or name.endswith(".risk"):
+        return f"{value:.0%}"
+    return money(value)
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 980px; margin: 2em auto; color: #222; line-height: 1.4; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; }
+th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; vertical-align: top; }
+th:first-child, td:first-child { text-align: left; }
+table.quality td:last-child, table.quality td:nth-child(3) { text-align: left; }
+td { white-space: nowrap; }
+td:first-child, table.notes td:last-child, .headline td { white-space: normal; }
+.headline th, .headline td, table.notes td:last-child, table.notes th:last-child, table.rejects td:nth-child(2) { text-align: left; }
+.headline td { font-size: 1.5em; font-weight: 600; min-width: 9em; }
+.headline tr + tr td { font-size: 0.9em; font-weight: normal; color: #555; }
+.lead { font-size: 1.15em; font-weight: 600; color: #8a5a00; }
+.warning { color: #8a5a00; }
+.note { color: #555; font-size: 0.9em; }
+.verdict { font-size: 1.15em; font-weight: 600; }
+img { max-width: 100%; height: auto; }
+@page { size: A4; margin: 14mm; }
+@media print {
+  body { max-width: none; margin: 0; font-size: 10pt; }
+  h2, h3 { break-after: avoid; page-break-after: avoid; }
+  thead { display: table-header-group; }
+  table, img, .verdict, .lead { break-inside: avoid; page-break-inside: avoid; }
+  td { white-space: normal; }
+}
+"""
 
 
 def render(
@@ -168,32 +302,30 @@ def render(
     adoption: list[tuple],
     sensitivity: list[tuple],
     generated: dt.datetime,
-    evidence: Evidence | None = None,
+    evidence: Evidence | None,
+    top: Headline,
+    checked: Quality | None = None,
 ) -> str:
     ccy = model.currency
+    evidence = evidence or Evidence()
     header, flows = cashflow_table(model)
     chart = base64.b64encode(cumulative_chart_png(model)).decode()
-    summary_rows = [[figure, number(value, unit), unit] for figure, value, unit in model.summary()]
-    costs = [[c, money(one, ccy), money(rec, ccy), money(total, ccy)] for c, one, rec, total in model.costs_by_category()]
-    cost_lines = [[n, c, "every year" if r else "once (year 0)", money(a, ccy)] for n, c, r, a in model.cost_lines]
-    benefits = [
-        ["Revenue uplift at gross margin (measured)", money(model.benefits.revenue, ccy)],
-        ["Acquisition cost saved (measured)", money(model.benefits.acquisition_cost, ccy)],
-        *[[f"{name} (estimated)", money(value, ccy)] for name, value in model.benefits.estimate_lines],
-        ["Annual benefits", money(model.benefits.annual, ccy)],
-    ]
+    summary_rows = [[figure, text if text is not None else number(value, unit), unit or ""]
+                    for figure, value, unit, text in model.summary()]
+    costs = [[c.replace("_", " "), money(one), money(rec), money(total)]
+             for c, one, rec, total in model.costs_by_category()]
     comparison = [
-        [m, _fmt_metric(pre, m), _fmt_metric(post, m), _fmt_metric(change, m, change=True),
-         "—" if low is None else f"{_fmt_metric(low, m, change=True)} … {_fmt_metric(high, m, change=True)}",
-         "—" if pct is None else f"{pct * 100:+.1f}%", basis.replace("_", " ")]
+        [labels.label(m, basis, ccy), labels.value(m, pre), labels.value(m, post), labels.value(m, change, change=True),
+         "—" if low is None else f"{labels.value(m, low, change=True)} to {labels.value(m, high, change=True)}",
+         labels.percent_change(pct)]
         for m, pre, post, change, pct, _, _, basis, low, high, _ in adoption
     ]
-    level = (evidence or Evidence()).level
+    level = evidence.level
     sens = [
-        [name, setting, f"{value:,.4g}", number(r, "%"), number(d, "%"), number(p, "months")]
+        [_sensitivity_name(name), setting.replace("_", " "), _sensitivity_value(name, setting, value), percent(r),
+         percent(d), months(p)]
         for name, setting, value, r, d, p in sensitivity
     ]
-    assumption_rows = [[k, str(v)] for k, v in assumptions.model_dump(mode="json").items()]
     pre, post = windows.pre, windows.post
     window_text = (
         f"Pre window {pre[0]:%Y-%m} … {pre[1]:%Y-%m}, post window {post[0]:%Y-%m} … {post[1]:%Y-%m} "
@@ -202,53 +334,41 @@ def render(
     )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Did the CRM pay off? ROI report</title>
-<style>
-body {{ font-family: system-ui, sans-serif; max-width: 980px; margin: 2em auto; color: #222; }}
-table {{ border-collapse: collapse; margin: 0.5em 0 1.5em; }}
-th, td {{ border: 1px solid #ccc; padding: 4px 8px; text-align: right; }}
-th:first-child, td:first-child {{ text-align: left; }}
-.headline td {{ font-size: 1.4em; }}
-.note {{ color: #555; font-size: 0.9em; }}
-.verdict {{ font-size: 1.15em; font-weight: 600; }}
-</style></head><body>
+<style>{_CSS}</style></head><body>
 <h1>Did the CRM pay off?</h1>
 <p class="note">Generated {generated:%Y-%m-%d %H:%M} UTC by crm_roi_pipeline. {html.escape(window_text)}</p>
 <h2>Headline</h2>
-{_table(["ROI", "Discounted ROI (TEI)", "NPV", "Payback"], [[number(model.roi_pct, "%"), number(model.discounted_roi_pct, "%"), money(model.npv, ccy), number(model.payback_months, "months")]], "headline")}
-<p class="note">ROI = (total benefits − total costs) / total costs over {model.horizon_years} years. Discounted ROI = NPV /
-present value of costs at {assumptions.discount_rate:.1%} a year (Forrester TEI). Payback = one-time costs /
-monthly net benefit.</p>
+{headline_html(top)}
+<p class="note">ROI = (total benefits − total costs) / total costs over {model.horizon_years} years; the range is the
+ROI with the revenue lift at either end of its {level:.0%} interval, all else equal. NPV at {assumptions.discount_rate:.1%}
+a year. Payback = one-time costs / monthly net benefit. Discounted ROI (Forrester TEI, NPV / present value of costs):
+{html.escape(percent(model.discounted_roi_pct))}.</p>
 <h2>Cash flows ({html.escape(ccy)})</h2>
 {_table(header, [[label] + [money(v) for v in values] for label, values in flows])}
 <h2>Cumulative net benefit</h2>
-<img alt="cumulative net benefit by month" src="data:image/png;base64,{chart}">
+{_img("cumulative net benefit by month", base64.b64decode(chart))}
 <h2>Costs (total cost of ownership)</h2>
-{_table(["Category", "One-time", "Recurring per year", f"Total over {model.horizon_years} years"], costs)}
-{_table(["Cost line", "Category", "When", "Amount"], cost_lines)}
+{_table(["Category", f"One-time ({ccy})", f"Recurring per year ({ccy})", f"Total over {model.horizon_years} years ({ccy})"], costs)}
 <h2>Annual benefits (after risk haircuts)</h2>
-{_table(["Benefit", "Per year"], benefits)}
+{_table(["Benefit", f"Per year ({ccy})"], _benefit_rows(model))}
 <h2>Before and after adoption</h2>
-{_table(["Figure", "Pre", "Post", "Change", f"{level:.0%} interval of the change", "% change", "Basis"], comparison)}
-<p class="note">Counts and sums are per month (the window's total / N); rates, averages and medians are pooled over
-each window. A before/after comparison credits the CRM with every other change in the business in that time.
-CRM deals show no churn, so net new revenue subtracts nothing.</p>
+{_table(["Figure", "Pre", "Post", "Change", f"{level:.0%} interval of the change", "% change"], comparison)}
+<p class="note">Per-month figures are the window's total / N; rates, averages and medians are pooled over each window.
+Rates change in percentage points (pt). A before/after comparison credits the CRM with every other change in the
+business in that time; "How sure are we?" below takes the trend and season out.</p>
 <h2>How sure are we?</h2>
-{how_sure_html(model, evidence or Evidence())}
+{how_sure_html(model, evidence, top)}
+<h2>Data quality</h2>
+{quality_html(checked, windows)}
 <h2>Sensitivity</h2>
 {_table(["Assumption", "Setting", "Value", "ROI", "Discounted ROI", "Payback"], sens)}
-<h2>Every figure</h2>
+<h2>Every figure (roi.summary)</h2>
 {_table(["Figure", "Value", "Unit"], summary_rows)}
 <h2>Assumptions used</h2>
-{_table(["Key", "Value"], assumption_rows)}
+{_assumption_tables(assumptions)}
 </body></html>
 """
 
 
-def _fmt_metric(value, name: str, change: bool = False) -> str:
-    if value is None:
-        return "—"
-    if name.endswith("_rate") and change:
-        return f"{value * 100:+.1f} pt"  # a change of a rate is in percentage points
-    if name.endswith("_rate"):
-        return f"{value * 100:.1f}%"
-    return f"{value:,.2f}"
+def _days(value) -> str:
+    return "—" if value is None else f"{value:,.0f}"

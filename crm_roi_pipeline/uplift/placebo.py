@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import StrMethodFormatter
 
 from crm_roi_pipeline.metrics.charts import set_margins
 from crm_roi_pipeline.metrics.windows import add_months, months_between
@@ -146,9 +147,10 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def placebo_chart(result: PlaceboResult) -> bytes:
-    """PNG, 6×3 in: the placebo estimates as a strip (one dot per fake date) with the real estimate marked."""
-    fig = Figure(figsize=(6, 3))
+def placebo_chart(result: PlaceboResult, unit: str = "per month") -> bytes:
+    """PNG, 8×3 in: the placebo estimates as a strip (one dot per fake date) with the real estimate marked.
+    `unit` labels the axis, e.g. "USD per month"."""
+    fig = Figure(figsize=(8, 3))
     set_margins(fig)
     ax = fig.add_subplot()
     values = np.array([e for _, e in result.placebos], dtype=float)
@@ -156,11 +158,12 @@ def placebo_chart(result: PlaceboResult) -> bytes:
         jitter = np.random.default_rng(0).uniform(-0.25, 0.25, len(values))  # fixed: same chart every run
         ax.scatter(values, jitter, s=18, color="#8c8c8c", alpha=0.8, label=f"{len(values)} fake adoption dates")
     if result.real is not None:
-        ax.axvline(result.real, color="#c44e52", linewidth=2, label=f"real: {result.real:,.0f}")
+        ax.axvline(result.real, color="#c44e52", linewidth=2, label="real adoption date")
     ax.axvline(0, color="black", linewidth=0.6)
     ax.set_ylim(-1, 1)
     ax.set_yticks([])
-    ax.set_xlabel("estimated uplift")
+    ax.set_xlabel(f"Effect estimated at each date ({unit})")
+    ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     if result.p_value is None:
         ax.set_title("Placebo test: no fake adoption date fits the data", fontsize=10)
     else:
@@ -170,10 +173,11 @@ def placebo_chart(result: PlaceboResult) -> bytes:
     return _png(fig)
 
 
-def counterfactual_chart(its_result: ItsResult) -> bytes:
-    """PNG, 6×3 in: actual vs the no-CRM expectation, its interval shaded over the post months."""
-    fig = Figure(figsize=(6, 3))
-    set_margins(fig)
+def counterfactual_chart(its_result: ItsResult, unit: str = "per month") -> bytes:
+    """PNG, 8×3.5 in: actual vs the no-CRM expectation, its interval shaded over the post months. `unit`
+    labels the value axis, e.g. "USD per month"."""
+    fig = Figure(figsize=(8, 3.5))
+    set_margins(fig, left=1.3)
     ax = fig.add_subplot()
     history = its_result.history
     cf = its_result.counterfactual
@@ -188,10 +192,9 @@ def counterfactual_chart(its_result: ItsResult) -> bytes:
     if its_result.first_post_month != its_result.adoption_month:
         ax.axvspan(pd.Timestamp(its_result.adoption_month), pd.Timestamp(its_result.first_post_month),
                    color="#8c8c8c", alpha=0.15, linewidth=0, label="transition")
-    ax.set_title(
-        f"Uplift {its_result.uplift_per_month:,.0f}/month "
-        f"({its_result.uplift_low:,.0f} to {its_result.uplift_high:,.0f})", fontsize=10,
-    )
+    ax.set_title("Won revenue against what the pre-CRM trend and season predict", fontsize=10)
+    ax.set_ylabel(f"Won revenue ({unit})", fontsize=9)
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.tick_params(labelsize=8)
     ax.legend(loc="upper left", fontsize=7, frameon=False)
     return _png(fig)
