@@ -136,3 +136,18 @@ def test_the_uplift_asset_shows_the_verdict_and_its_charts(ui, page):
     page.screenshot(path=str(OUTPUT / "metrics_uplift_counterfactual.png"))
 
 
+
+
+def test_the_adoption_comparison_is_a_table_in_the_ui(ui, page):
+    from crm_roi_pipeline.metrics import labels
+
+    with duckdb.connect(str(ui["db"]), read_only=True) as conn:
+        pre, post = conn.execute("SELECT pre_value, post_value FROM metrics.adoption WHERE metric = 'win_rate'").fetchone()
+    _open(page, f"{ui['url']}/assets/metrics/adoption", "comparison")
+    # Shown as a table straight away (a TableMetadataValue), figures in words, values rounded as in the report.
+    page.get_by_text("Win rate", exact=True).first.wait_for()
+    page.get_by_text(labels.value("win_rate", pre), exact=True).first.wait_for()
+    page.get_by_text(labels.value("win_rate", post), exact=True).first.wait_for()
+    row = page.locator("tr", has=page.get_by_text("comparison", exact=True)).first
+    assert row.get_by_text("[Show Markdown]").count() == 0
+    page.screenshot(path=str(OUTPUT / "metrics_adoption.png"), full_page=True)
