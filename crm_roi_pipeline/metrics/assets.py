@@ -238,6 +238,7 @@ def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
             [{"month": m, "won_revenue": r, "win_rate": w, "median_days_to_close": d} for m, r, w, d in monthly],
             windows,
             reports.path / "metrics_monthly.png",
+            parsed.reporting_currency,
         )
         metadata["chart"] = MetadataValue.path(str(chart))
         metadata["chart_preview"] = MetadataValue.md(png_markdown("monthly metrics", chart))

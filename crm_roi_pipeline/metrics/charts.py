@@ -37,14 +37,14 @@ def set_margins(fig, *, left: float = 0.95, right: float = 0.25, top: float = 0.
                         hspace=hspace)
 
 
-def monthly_chart(rows: list[dict], windows: Windows, path: Path) -> Path:
+def monthly_chart(rows: list[dict], windows: Windows, path: Path, currency: str = "") -> Path:
     """Three panels sharing the month axis, the pre/post windows shaded and the adoption month marked."""
     plt, StrMethodFormatter = pyplot()
     months = [r["month"] for r in rows]
     fig, axes = plt.subplots(3, 1, figsize=(11, 8), sharex=True)
     set_margins(fig, left=1.25)  # y-axis labels beside the tick labels
     series = [
-        ("won_revenue", "Won revenue", lambda v: v, "bar"),
+        ("won_revenue", f"Won revenue ({currency + ' ' if currency else ''}per month)", lambda v: v, "bar"),
         ("win_rate", "Win rate (%)", lambda v: None if v is None else v * 100, "line"),
         ("median_days_to_close", "Median days to close", lambda v: v, "line"),
     ]
