@@ -1,5 +1,6 @@
 """`crm-roi` as a user runs it: a real process, the real Definitions, a real DuckDB file."""
 
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,12 @@ import sys
 from pathlib import Path
 
 import duckdb
+import pytest
 
 from crm_roi_pipeline_tests.conftest import ASSUMPTIONS, FIXTURES, REPO
+
+# Starts processes: outside the fast tier (pytest -m "not slow"); .ci/run runs it.
+pytestmark = pytest.mark.slow
 
 CRM_ROI = str(Path(sys.executable).parent / "crm-roi")
 

@@ -20,6 +20,9 @@ import pytest
 
 from crm_roi_pipeline_tests.conftest import REPO
 
+# Starts processes: outside the fast tier (pytest -m "not slow"); .ci/run runs it.
+pytestmark = pytest.mark.slow
+
 MONTHS = [f"{y}-{m:02d}-01" for y, m in [(2023, m) for m in range(7, 13)] + [(2024, m) for m in range(1, 7)]]
 ASSETS = [["crm", "deals"], ["crm", "leads"], ["crm", "activities"], ["crm", "spend"],
           ["metrics", "monthly"], ["metrics", "adoption"], ["metrics", "lead_sources"],

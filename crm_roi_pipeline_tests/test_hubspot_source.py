@@ -99,6 +99,7 @@ def test_a_month_from_the_portal_lands_in_crm(project, portal):
     ]
 
 
+@pytest.mark.slow  # 25,000 deals through the fake portal: ~30 s
 def test_no_deal_of_a_25000_deal_month_is_lost_or_doubled(project, make_fake_hubspot):  # noqa: F811
     fake = make_fake_hubspot(search_rps=None, clock=NOW)
     start = dt.datetime(2024, 3, 1, tzinfo=UTC)

@@ -26,9 +26,12 @@ ASSETS = ["crm/activities", "crm/deals", "crm/leads", "crm/spend", "metrics/adop
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium here: .ci/run installs Debian's chromium; install it to run this test"
-)
+pytestmark = [
+    pytest.mark.slow,  # starts a webserver and a browser
+    pytest.mark.skipif(
+        CHROMIUM is None, reason="no Chromium here: .ci/run installs Debian's chromium; install it to run this test"
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,17 @@
 """Warehouse connections: one in-process DuckDB attaches the file per connection, and leaves nothing behind."""
 
+
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import pytest
+
 from crm_roi_pipeline.resources import Warehouse
+
+# Starts processes: outside the fast tier (pytest -m "not slow"); .ci/run runs it.
+pytestmark = pytest.mark.slow
 
 
 def test_a_closed_connection_leaves_the_file_free_and_nothing_behind(tmp_path):

@@ -1,5 +1,6 @@
 """`dagster-webserver` loads the project through workspace.yaml and serves its assets (the UI's own API)."""
 
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,12 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from crm_roi_pipeline_tests.conftest import REPO
+
+# Starts processes: outside the fast tier (pytest -m "not slow"); .ci/run runs it.
+pytestmark = pytest.mark.slow
 
 QUERY = """{
   workspaceOrError { ... on Workspace { locationEntries { name locationOrLoadError { __typename
