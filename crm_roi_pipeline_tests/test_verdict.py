@@ -98,3 +98,31 @@ def test_placebo_sentence_never_carries_a_verdict():
     assert sentence.startswith("Placebo test: 2 of 23 fake adoption dates")
     assert "does not change it" in sentence
     assert "no fake adoption date" in placebo_sentence(None, 0, None)
+
+
+@pytest.mark.parametrize(("pre_months", "method"), [(24, "its"), (23, "before_after")])
+def test_auto_takes_the_its_from_24_pre_months_and_the_before_after_below(pre_months, method):
+    """The ITS itself decides whether it can be fitted (fit_its: at least 24 complete pre months); auto
+    follows it, and says why either way."""
+    import datetime as dt
+
+    import numpy as np
+    import pandas as pd
+
+    from crm_roi_pipeline.metrics.windows import add_months
+    from crm_roi_pipeline.uplift.its import ItsResult, fit_its
+
+    adoption = dt.date(2024, 1, 1)
+    months = [add_months(adoption, i - pre_months) for i in range(pre_months + 12)]
+    noise = np.random.default_rng(1).normal(0, 5, len(months))
+    series = pd.DataFrame({"month": months, "value": [100 + 2 * i + noise[i] + (50 if m >= adoption else 0)
+                                                      for i, m in enumerate(months)]})
+    its = fit_its(series, adoption)
+    estimate = (Estimate(its.uplift_per_month, its.uplift_low, its.uplift_high) if isinstance(its, ItsResult)
+                else Estimate(None, unavailable=its.reason))
+    lift = choose_lift("auto", Estimate(74.0, 60.0, 88.0), estimate)
+    assert lift.method == method
+    if method == "its":
+        assert lift.value == pytest.approx(50, abs=10) and "could be fitted" in lift.reason
+    else:
+        assert "needs 24 months before adoption; the data has 23" in lift.reason and lift.value == 74.0
