@@ -18,6 +18,8 @@ UPLIFT, COUNTERFACTUAL, PLACEBO, STAGGERED, TIME_TO_CLOSE = (
     AssetKey(["metrics", n]) for n in ("uplift", "counterfactual", "placebo_tests", "staggered_effects", "time_to_close")
 )
 COUNTERFACTUAL_CHART, PLACEBO_CHART = "counterfactual.png", "placebo.png"
+# Fewer fake dates than this make a strip of dots that says nothing; the report says why there is no chart.
+MIN_PLACEBO_CHART = 5
 
 
 def _spec(key: AssetKey, description: str) -> AssetSpec:

@@ -11,7 +11,7 @@ from crm_roi_pipeline.metrics.labels import money
 from crm_roi_pipeline.metrics.assets import _comparable, _window_metadata
 from crm_roi_pipeline.metrics.charts import png_markdown
 from crm_roi_pipeline.metrics.uplift_assets import (
-    COUNTERFACTUAL, COUNTERFACTUAL_CHART, PLACEBO, PLACEBO_CHART, STAGGERED, TIME_TO_CLOSE, UPLIFT,
+    COUNTERFACTUAL, COUNTERFACTUAL_CHART, MIN_PLACEBO_CHART, PLACEBO, PLACEBO_CHART, STAGGERED, TIME_TO_CLOSE, UPLIFT,
 )
 from crm_roi_pipeline.operations import publish_parquet, replace_file
 from crm_roi_pipeline.resources import Reports
@@ -187,10 +187,6 @@ def _ttc_markdown(ttc: evidence.TimeToClose, closed_median: dict, level: float) 
 
 def _num(value) -> str:
     return "—" if value is None else f"{value:,.1f}"
-
-
-# Fewer fake dates than this make a strip of dots that says nothing; the report says why there is no chart.
-MIN_PLACEBO_CHART = 5
 
 
 def _charts(ev: evidence.RevenueEvidence, reports: Reports, currency: str) -> dict:

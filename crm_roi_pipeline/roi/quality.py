@@ -83,9 +83,8 @@ def assess(conn, windows: Windows) -> Quality:
         counts = dict(conn.execute(
             f"SELECT date_trunc('month', {column})::DATE, count(*) FROM crm.{entity} GROUP BY 1").fetchall())
         result = completeness_result(counts, windows)
-        flagged = result.metadata.get("months_flagged")
-        problems = (flagged.value if flagged else 0) + (1 if "pre window" in (result.description or "") else 0)
-        checks.append(CheckRow(f"crm/{entity} completeness", "WARN", 0 if result.passed else problems,
+        problems = result.metadata["problems"].value if "problems" in result.metadata else 0  # months + thin window
+        checks.append(CheckRow(f"crm/{entity} completeness", "WARN", problems,
                                COMPLETENESS_EFFECT, "check that the export holds every record of the months named "
                                "in the check's metadata."))
     if windows.n:  # metrics/adoption's check, as Dagster runs it

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from crm_roi_pipeline.metrics import labels
 from crm_roi_pipeline.metrics.charts import pyplot, set_margins
 from crm_roi_pipeline.metrics.lift import METHOD_LABELS
+from crm_roi_pipeline.metrics.uplift_assets import MIN_PLACEBO_CHART
 from crm_roi_pipeline.metrics.windows import Windows
 from crm_roi_pipeline.roi.headline import Headline, money, months, percent
 from crm_roi_pipeline.roi.model import RoiModel
 from crm_roi_pipeline.roi.quality import Quality
 from crm_roi_pipeline.settings import Assumptions
 
-MIN_PLACEBO_CHART = 5  # as metrics/uplift: fewer fake dates draw no chart
 
 
 def number(value: float | None, unit: str | None) -> str:
@@ -309,7 +309,7 @@ def render(
     ccy = model.currency
     evidence = evidence or Evidence()
     header, flows = cashflow_table(model)
-    chart = base64.b64encode(cumulative_chart_png(model)).decode()
+    chart = cumulative_chart_png(model)
     summary_rows = [[figure, text if text is not None else number(value, unit), unit or ""]
                     for figure, value, unit, text in model.summary()]
     costs = [[c.replace("_", " "), money(one), money(rec), money(total)]
@@ -346,7 +346,7 @@ a year. Payback = one-time costs / monthly net benefit. Discounted ROI (Forreste
 <h2>Cash flows ({html.escape(ccy)})</h2>
 {_table(header, [[label] + [money(v) for v in values] for label, values in flows])}
 <h2>Cumulative net benefit</h2>
-{_img("cumulative net benefit by month", base64.b64decode(chart))}
+{_img("cumulative net benefit by month", chart)}
 <h2>Costs (total cost of ownership)</h2>
 {_table(["Category", f"One-time ({ccy})", f"Recurring per year ({ccy})", f"Total over {model.horizon_years} years ({ccy})"], costs)}
 <h2>Annual benefits (after risk haircuts)</h2>

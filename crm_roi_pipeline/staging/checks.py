@@ -186,7 +186,7 @@ def completeness_result(counts: dict, windows) -> AssetCheckResult:
         "months_with_records": MetadataValue.int(sum(1 for v in series if v)),
         "months_flagged": MetadataValue.int(len(flagged)),
     }
-    problems = []
+    problems, thin_pre = [], False
     if flagged:
         problems.append(f"{len(flagged)} month(s) far below their neighbours: " + ", ".join(f[0] for f in flagged[:12]))
         metadata["flagged_months"] = MetadataValue.md(_md(["month", "records", "neighbours' median"], flagged))
@@ -195,8 +195,10 @@ def completeness_result(counts: dict, windows) -> AssetCheckResult:
         post = sum(counts.get(add_months(windows.post[0], i), 0) for i in range(windows.n)) / windows.n
         metadata["pre_records_per_month"] = MetadataValue.float(pre)
         metadata["post_records_per_month"] = MetadataValue.float(post)
-        if post and pre < THIN_PRE_RATIO * post:
+        thin_pre = bool(post) and pre < THIN_PRE_RATIO * post
+        if thin_pre:
             problems.append(f"the pre window has {pre:,.1f} records per month against {post:,.1f} after adoption")
+    metadata["problems"] = MetadataValue.int(len(flagged) + thin_pre)  # months far below, and a thin pre window
     recent = [(f"{m:%Y-%m}", v) for m, v in zip(months, series)][-24:]
     metadata["records_per_month"] = MetadataValue.md(_md(["month", "records"], recent))
     return AssetCheckResult(
