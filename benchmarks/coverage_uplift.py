@@ -59,7 +59,7 @@ def its_series(rng: np.random.Generator, step: float, phi: float) -> tuple[pd.Da
 
 def bench_its(simulations: int, seed: int) -> list[list[str]]:
     rows = []
-    for errors, label, phi in (("ar1", "white noise", 0.0), ("ar1", "AR(1) φ=0.5", 0.5),
+    for errors, label, phi in (("ar1_bootstrap", "white noise", 0.0), ("ar1_bootstrap", "AR(1) φ=0.5", 0.5),
                                ("hac", "white noise, HAC", 0.0), ("hac", "AR(1) φ=0.5, HAC", 0.5)):
         its_err, naive_err, covered, widths = [], [], [], []
         for i in range(simulations):

@@ -87,7 +87,8 @@ def test_step_uplift_within_its_interval_with_noise(seed):
     result = fit_its(series, adoption, level=0.99)
     assert result.uplift_low <= 50 <= result.uplift_high
     assert result.uplift_low < result.uplift_per_month < result.uplift_high
-    assert result.p_value < 0.001
+    # The p-value comes from 999 bootstrap draws: none as large gives its smallest value, 1 / 1000.
+    assert result.p_value == pytest.approx(1 / 1000)
     assert result.uplift_total == pytest.approx(result.uplift_per_month * 12)
 
 
@@ -95,12 +96,12 @@ def test_uplift_is_the_mean_of_actual_minus_expected():
     # Exactly with OLS (its residuals sum to zero over the post months); with AR(1) errors the GLS
     # residuals need not, and the two differ by their post mean, which is small next to the noise.
     series, adoption, _ = seasonal_series(step=50, noise=5.0, seed=11)
-    for errors, tolerance in (("hac", 1e-8), ("ar1", 2.0)):
+    for errors, tolerance in (("ar1_bootstrap", 1e-8), ("hac", 1e-8), ("ar1", 2.0)):
         result = fit_its(series, adoption, errors=errors)
         cf = result.counterfactual
         assert (cf["actual"] - cf["expected"]).mean() == pytest.approx(result.uplift_per_month, abs=tolerance)
         assert (cf["expected_low"] < cf["expected"]).all() and (cf["expected"] < cf["expected_high"]).all()
-    assert result.errors == "ar1" and result.method == "its_segmented_ar1" and result.rho is not None
+    assert result.errors == "ar1" and result.method == "its_segmented_glsar" and result.rho is not None
 
 
 def test_interval_coverage_over_many_seeds_is_near_nominal():

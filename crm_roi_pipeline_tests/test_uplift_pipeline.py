@@ -72,7 +72,7 @@ def test_counterfactual_removes_the_trend_that_before_after_counts_as_uplift(pro
     # ... which is the step plus 12 months of trend (+600), give or take the noise.
     assert expected_naive == pytest.approx(STEP + 12 * TREND, abs=40)
     value, low, high, p_value, months, method, _ = uplift["its"]
-    assert method == "its_segmented_ar1" and months == 12
+    assert method == "its_segmented_ar1_bootstrap_t" and months == 12
     # Within two noise sds of the true step; the interval's coverage over many seeds is what
     # test_uplift_its.py and benchmarks/coverage_uplift.py measure, not one draw.
     assert value == pytest.approx(STEP, abs=40)

@@ -15,6 +15,7 @@ from crm_roi_pipeline.metrics.uplift_assets import (
 )
 from crm_roi_pipeline.operations import publish_parquet, replace_file
 from crm_roi_pipeline.resources import Reports
+from crm_roi_pipeline.uplift.its import METHOD as ITS_METHOD
 from crm_roi_pipeline.uplift.its import ItsResult
 from crm_roi_pipeline.uplift.placebo import counterfactual_chart, placebo_chart
 from crm_roi_pipeline.uplift.staggered import StaggeredResult
@@ -142,7 +143,7 @@ def _uplift_rows(ev: evidence.RevenueEvidence, used: lift.RevenueLift, verdict: 
         rows.append(("its", its.uplift_per_month, its.uplift_low, its.uplift_high, its.p_value, its.n_post, its.method,
                      f"won revenue per month above the counterfactual; {its.n_pre} pre months, seasonal terms: {its.seasonal}"))
     else:
-        rows.append(("its", None, None, None, None, 0, "its_segmented_ar1", its.reason))
+        rows.append(("its", None, None, None, None, 0, ITS_METHOD, its.reason))
     p = ev.placebo
     # The placebo ranks the real date among fake ones; its own point estimates (OLS for the ITS, which stays
     # stable on short fake pre periods) are in metrics.placebo_tests, not shown as a second uplift.

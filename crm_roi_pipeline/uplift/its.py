@@ -3,11 +3,11 @@
 A plain before/after difference credits the CRM with whatever trend and seasonality the business already had
 (a series growing by 2 a month shows +24 between two consecutive 12-month windows with no CRM at all). The
 segmented regression here fits the pre-adoption trend and month-of-year pattern, lets the post period have its
-own level and slope, and reads the uplift off those two post terms. Monthly residuals are autocorrelated, so
-the errors are modelled as AR(1) (feasible GLS, statsmodels' GLSAR: Cochrane–Orcutt iterations) by default;
-Newey–West (HAC) standard errors on OLS are the alternative (`errors="hac"`). Simulated coverage of the 95%
-uplift interval on 48 + 12 months (benchmarks/coverage_uplift.py): AR(1) errors about 0.94 on white noise
-and 0.90 under AR(1) noise with φ = 0.5; HAC with 3 lags 0.87-0.90 and 0.76-0.80.
+own level and slope, and reads the uplift off those two post terms. The coefficients are OLS's; monthly
+residuals may be autocorrelated, so the interval comes from an AR(1) standard error with a bootstrap-t
+critical value (`ar1_interval.py`, errors="ar1_bootstrap", the default). Feasible GLS with AR(1) errors
+(statsmodels' GLSAR, errors="ar1"), Newey–West (HAC) errors on OLS (errors="hac") and plain OLS
+(errors="ols") remain for comparison; benchmarks/coverage_its.py prints how often each covers the truth.
 
 Input is a monthly series: a DataFrame with `month` (first day of month, consecutive, complete months only)
 and `value`. Months are split as `metrics.windows` does: pre = before the adoption month; the adoption month
@@ -28,9 +28,10 @@ import statsmodels.api as sm
 from scipy import stats
 
 from crm_roi_pipeline.metrics.windows import add_months, month_start, months_between
+from crm_roi_pipeline.uplift.ar1_interval import ar1_bootstrap_t
 
-METHOD = "its_segmented_ar1"
-Errors = Literal["ar1", "hac"]
+METHOD = "its_segmented_ar1_bootstrap_t"
+Errors = Literal["ar1_bootstrap", "ar1", "hac", "ols"]
 MIN_POST_MONTHS = 3  # a level and a slope need more than two points to leave any residual to judge them by
 
 
@@ -67,8 +68,10 @@ class ItsResult:
     first_post_month: dt.date
     history: pd.DataFrame
     method: str = METHOD
-    errors: str = "ar1"  # "ar1": AR(1) errors by feasible GLS; "hac": OLS with Newey–West errors
-    rho: float | None = None  # the AR(1) coefficient of the residuals, with errors="ar1"
+    # "ar1_bootstrap": OLS with an AR(1) standard error and a bootstrap-t critical value (the default,
+    # ar1_interval.py); "ar1": feasible GLS (GLSAR); "hac": OLS with Newey–West errors
+    errors: str = "ar1_bootstrap"
+    rho: float | None = None  # the AR(1) coefficient of the residuals, with errors="ar1_bootstrap" or "ar1"
 
     @property
     def uplift_total_low(self) -> float:
@@ -169,9 +172,10 @@ def fit_its(
     min_pre_months: int = 24,
     hac_lags: int | None = None,
     seasonal: bool | Literal["auto"] = True,
-    errors: Errors = "ar1",
+    errors: Errors = "ar1_bootstrap",
 ) -> ItsResult | ItsUnavailable:
-    """Segmented regression value ~ const + t + month-of-year + post + post × k, with AR(1) errors (or HAC).
+    """Segmented regression value ~ const + t + month-of-year + post + post × k; the uplift's interval allows
+    for AR(1) errors (see the module docstring for `errors`).
 
     t is the month index, post 1 from the first post month, k the months since the first post month;
     transition months are left out of the fit. Month-of-year dummies are one per calendar month in the fit
@@ -188,10 +192,10 @@ def fit_its(
     not a prediction interval for one month's value: it says how well the no-CRM level is known.
 
     The uplift is the model's mean effect over the post months: post + post_slope × mean(k), a linear
-    combination of two coefficients, with its interval and two-sided p-value from their covariance and a t
-    distribution with the residual degrees of freedom. With OLS (errors="hac") it equals the mean of
-    actual − expected exactly (OLS residuals sum to zero where the post dummy is 1); with AR(1) errors the
-    two differ by the mean post residual of the GLS fit, which is small.
+    combination of two coefficients, with its interval and two-sided p-value: from the bootstrap-t by
+    default, from a t distribution with the residual degrees of freedom otherwise. With OLS coefficients
+    (every mode but "ar1") it equals the mean of actual − expected exactly (OLS residuals sum to zero where
+    the post dummy is 1); with GLSAR the two differ by the mean post residual of the GLS fit, which is small.
     """
     if not 0 < level < 1:
         raise ValueError(f"level must be between 0 and 1; got {level}")
@@ -240,12 +244,21 @@ def fit_its(
         )
 
     lags = default_hac_lags(len(y)) if hac_lags is None else hac_lags
+    # The uplift is the model's mean effect over the post months: post + post_slope × mean(k).
+    weights = np.zeros(x.shape[1])
+    weights[-2] = 1.0
+    weights[-1] = (n_post - 1) / 2  # mean of k = 0 … n_post − 1
     # Both error models follow row order; dropped transition months make the last pre and first post rows
     # neighbours, a small approximation over a gap of a few months.
     rho = None
     ols = sm.OLS(y, x).fit()
     exact = float(ols.ssr) <= 1e-18 * max(1.0, float(np.sum(y**2)))
-    if errors == "ar1" and not exact:
+    boot = None
+    if errors == "ar1_bootstrap" and not exact:
+        # OLS coefficients, an AR(1) standard error and a bootstrap-t critical value (ar1_interval.py).
+        boot = ar1_bootstrap_t(y, x, weights, level=level)
+        fit, rho, dof = ols, boot.rho, int(round(ols.df_resid)) - 1
+    elif errors == "ar1" and not exact:
         model = sm.GLSAR(y, x, rho=1)
         fit = model.iterative_fit(maxiter=10)
         rho = float(np.atleast_1d(model.rho)[0])
@@ -254,11 +267,11 @@ def fit_its(
     elif errors == "hac" and not exact:
         fit = sm.OLS(y, x).fit(cov_type="HAC", cov_kwds={"maxlags": lags, "use_correction": True}, use_t=True)
         dof = int(round(fit.df_resid))
-    else:  # no residual at all: the OLS fit is exact and its variance 0
+    else:  # "ols" (independent errors), or no residual at all: the OLS fit is exact and its variance 0
         fit, dof = ols, max(1, int(round(ols.df_resid)))
     beta = np.asarray(fit.params)
-    cov = np.asarray(fit.cov_params())
-    t_crit = float(stats.t.ppf((1 + level) / 2, dof))
+    cov = np.asarray(fit.cov_params()) if boot is None else boot.cov
+    t_crit = float(stats.t.ppf((1 + level) / 2, dof)) if boot is None else boot.critical
 
     # The no-CRM prediction for every month, transition included: the same design with the post terms at 0.
     x_all = _design(index, calendar, post_start, terms)
@@ -279,12 +292,11 @@ def fit_its(
         {"month": months, "actual": data["value"].to_numpy(), "expected": expected, "period": period}
     )
 
-    weights = np.zeros(len(beta))
-    weights[-2] = 1.0
-    weights[-1] = (n_post - 1) / 2  # mean of k = 0 … n_post − 1
     uplift = float(weights @ beta)
     se = float(math.sqrt(max(float(weights @ cov @ weights), 0.0)))
-    if se > 0:
+    if boot is not None:
+        p_value = boot.p_value
+    elif se > 0:
         p_value = float(2 * stats.t.sf(abs(uplift) / se, dof))
     else:  # an exact fit (no noise at all): the uplift is known without error
         p_value = 0.0 if uplift != 0 else 1.0
@@ -301,7 +313,8 @@ def fit_its(
         std_error=se,
         dof=dof,
         hac_lags=lags,
-        method=METHOD if errors == "ar1" else "its_segmented_hac",
+        method={"ar1_bootstrap": METHOD, "ar1": "its_segmented_glsar", "hac": "its_segmented_hac"}.get(
+            errors, "its_segmented_ols"),
         errors=errors,
         rho=rho,
         seasonal=terms[0],
