@@ -275,7 +275,7 @@ th, td { border: 1px solid #ccc; padding: 4px 8px; text-align: right; vertical-a
 th:first-child, td:first-child { text-align: left; }
 table.quality td:last-child, table.quality td:nth-child(3) { text-align: left; }
 td { white-space: nowrap; }
-td:first-child, table.notes td:last-child, .headline td { white-space: normal; }
+td:first-child, table.notes td:last-child, table.summary td, .headline td { white-space: normal; }
 .headline th, .headline td, table.notes td:last-child, table.notes th:last-child, table.rejects td:nth-child(2) { text-align: left; }
 .headline td { font-size: 1.5em; font-weight: 600; min-width: 9em; }
 .headline tr + tr td { font-size: 0.9em; font-weight: normal; color: #555; }
@@ -363,7 +363,7 @@ business in that time; "How sure are we?" below takes the trend and season out.<
 <h2>Sensitivity</h2>
 {_table(["Assumption", "Setting", "Value", "ROI", "Discounted ROI", "Payback"], sens)}
 <h2>Every figure (roi.summary)</h2>
-{_table(["Figure", "Value", "Unit"], summary_rows)}
+{_table(["Figure", "Value", "Unit"], summary_rows, "summary")}
 <h2>Assumptions used</h2>
 {_assumption_tables(assumptions)}
 </body></html>
