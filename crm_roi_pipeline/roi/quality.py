@@ -7,10 +7,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from crm_roi_pipeline.metrics.windows import Windows, add_months, months_between
-from crm_roi_pipeline.staging.checks import COMPLETENESS_EFFECT, SQL_CHECKS, THIN_PRE_RATIO, completeness_result
+from crm_roi_pipeline.sources.fields import MONTH_FIELD
+from crm_roi_pipeline.staging.checks import COMPLETENESS_EFFECT, SQL_CHECKS, THIN_PRE_RATIO, completeness_result, records_per_month
 
-# What each table's records are counted by, for the completeness of the windows.
-MONTH_OF = {"deals": "created_at", "leads": "created_at", "activities": "occurred_at", "spend": "month"}
 REJECT_GROUPS = 15
 
 
@@ -75,14 +74,11 @@ def assess(conn, windows: Windows) -> Quality:
     checks = [CheckRow(spec.label, spec.severity.value, spec.count(conn), spec.effect, spec.fix) for spec in SQL_CHECKS]
     fills = []
     if windows.n:
-        for entity, column in MONTH_OF.items():
+        for entity, column in MONTH_FIELD.items():
             fills.append(WindowFill(entity, *(_per_month(conn, entity, column, first, windows.n)
                                               for first in (windows.pre[0], windows.post[0]))))
     for entity in ("deals", "leads", "activities"):  # the completeness checks, as Dagster runs them
-        column = MONTH_OF[entity]
-        counts = dict(conn.execute(
-            f"SELECT date_trunc('month', {column})::DATE, count(*) FROM crm.{entity} GROUP BY 1").fetchall())
-        result = completeness_result(counts, windows)
+        result = completeness_result(records_per_month(conn, entity), windows)
         problems = result.metadata["problems"].value if "problems" in result.metadata else 0  # months + thin window
         checks.append(CheckRow(f"crm/{entity} completeness", "WARN", problems,
                                COMPLETENESS_EFFECT, "check that the export holds every record of the months named "

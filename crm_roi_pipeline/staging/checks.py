@@ -151,15 +151,18 @@ def _completeness(entity: str) -> AssetChecksDefinition:
     def _check(context: AssetCheckExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile) -> AssetCheckResult:
         parsed = assumptions.load()
         with warehouse.get_connection() as conn:
-            counts = dict(
-                conn.execute(
-                    f"SELECT date_trunc('month', {month_field})::DATE, count(*) FROM crm.{entity} GROUP BY 1"
-                ).fetchall()
-            )
+            counts = records_per_month(conn, entity)
             windows = compute.windows_for(conn, parsed)
         return completeness_result(counts, windows)
 
     return _check
+
+
+def records_per_month(conn, entity: str) -> dict:
+    """Records of `crm.<entity>` per month of its partition date: what the completeness check audits."""
+    month_field = MONTH_FIELD[entity]
+    return dict(conn.execute(
+        f"SELECT date_trunc('month', {month_field})::DATE, count(*) FROM crm.{entity} GROUP BY 1").fetchall())
 
 
 def completeness_result(counts: dict, windows) -> AssetCheckResult:
