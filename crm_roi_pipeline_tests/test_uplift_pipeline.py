@@ -4,6 +4,7 @@ the counterfactual, and the report, on made-up histories whose true effect is kn
 from __future__ import annotations
 
 import datetime as dt
+import html
 import math
 
 import numpy as np
@@ -13,6 +14,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 
 from crm_roi_pipeline.metrics.assets import metrics_assets
 from crm_roi_pipeline.metrics.uplift_assets import uplift_assets
+from crm_roi_pipeline.metrics.labels import money
 from crm_roi_pipeline.metrics.windows import add_months
 from crm_roi_pipeline.resources import Reports
 from crm_roi_pipeline.roi.assets import REPORT_FILE, roi_assets
@@ -98,6 +100,26 @@ def test_counterfactual_removes_the_trend_that_before_after_counts_as_uplift(pro
     # interval, which lies above 0.
     assert uplift["verdict"][:3] == uplift["its"][:3] and uplift["verdict"][5] == "its"
     assert uplift["verdict"][6].startswith(f"Won revenue rose: USD {value:,.2f} a month above what the pre-CRM trend")
+
+
+def test_the_second_opinion_sits_beside_the_its_in_the_table_the_headline_and_the_report(project):
+    _write_history(project)
+    result = _run(project)
+    uplift = _uplift(project)
+    value, low, high, p_value, months, method, note = uplift["second_opinion"]
+    assert method == "bsts_causalimpact" and months == 12
+    # A step of 25 noise sds: the BSTS finds it near the truth and its interval holds it and not zero.
+    assert value == pytest.approx(STEP, abs=60)
+    assert 0 < low < STEP < high
+    assert note.startswith(f"A second method agrees: CausalImpact's Bayesian structural time series puts the effect "
+                           f"at {money(value, 'USD')} a month (95% interval {money(low, 'USD')} to {money(high, 'USD')}); its "
+                           "interval is also entirely above zero.")
+    # The same sentence in the headline the CLI prints and in the report's "How sure are we?".
+    meta = result.asset_materializations_for_node("roi")[0].metadata
+    assert note in meta["headline_text"].value.splitlines()
+    page = (project.root / "reports" / REPORT_FILE).read_text()
+    assert html.escape(note) in page.split("<h2>How sure are we?</h2>")[1]
+    assert "Second opinion: Bayesian structural time series" in page
 
 
 def test_the_roi_takes_its_revenue_benefit_from_the_chosen_method(project):

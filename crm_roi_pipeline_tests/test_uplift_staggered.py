@@ -178,3 +178,38 @@ def test_seeded_and_fast_enough_for_hundreds_of_teams():
     again = staggered_att(panel, adoption, seed=5)
     assert (again.att_low, again.att_high) == (result.att_low, result.att_high)
     assert result.att_low <= 20 <= result.att_high
+
+
+def _callaway_santanna_by_definition(panel: pd.DataFrame, adoption: dict[str, dt.date]) -> dict:
+    """ATT(g, t) written straight from Callaway & Sant'Anna (2021), not-yet-treated controls, with pandas:
+    the cohort's mean change Y_t − Y_{g−1} minus the mean change of the teams not treated by max(t, g − 1)
+    (never-treated included, the cohort itself not). Shares nothing with uplift/staggered.py but the input."""
+    wide = panel.pivot(index="team", columns="month", values="value").sort_index(axis=1)
+    months = list(wide.columns)
+    start = {team: months.index(day) if day in months else None for team, day in adoption.items()}
+    out = {}
+    for g in sorted({s for s in start.values() if s is not None and s > 0}):
+        cohort = [team for team, s in start.items() if s == g]
+        for t in range(len(months)):
+            if t == g - 1:
+                continue
+            latest = max(t, g - 1)
+            controls = [team for team in wide.index
+                        if team not in cohort and (start.get(team) is None or start[team] > latest)]
+            if not controls:
+                continue
+            change = wide.iloc[:, t] - wide.iloc[:, g - 1]
+            out[(months[g], months[t])] = change[cohort].mean() - change[controls].mean()
+    return out
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_group_time_effects_equal_an_independent_implementation(seed):
+    panel, adoption = simulated(effects={6: 5.0, 12: 20.0, 18: -10.0, 24: 30.0}, teams_per_cohort=3, n_never=3,
+                                noise=10.0, seed=seed)
+    result = staggered_att(panel, adoption, n_resamples=9)
+    ours = {(r.cohort, r.month): r.att for r in result.group_time.itertuples()}
+    theirs = _callaway_santanna_by_definition(panel, adoption)
+    assert set(ours) == set(theirs)
+    for cell, att in theirs.items():
+        assert ours[cell] == pytest.approx(att, abs=1e-9)

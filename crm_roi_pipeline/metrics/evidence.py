@@ -3,7 +3,8 @@
 - `adoption_intervals`: an interval for every figure of metrics.adoption (the change post − pre).
 - `time_to_close`: Kaplan-Meier medians per window, open deals censored at as_of, and a log-rank test.
 - `revenue_evidence`: the monthly won-revenue series, its interrupted time series counterfactual, the
-  placebo test at fake adoption months, and the staggered (team by team) effect.
+  second opinion on it (a Bayesian structural time series), the placebo test at fake adoption months, and
+  the staggered (team by team) effect.
 - `revenue_lift`: the lift the ROI credits, with its verdict (`metrics.lift`).
 
 Every bootstrap is seeded: the same data give the same intervals on every run.
@@ -28,6 +29,7 @@ from crm_roi_pipeline.uplift.intervals import (
     newcombe_difference,
     ratio_of_sums_statistic,
 )
+from crm_roi_pipeline.uplift.bsts import BstsResult, BstsUnavailable, fit_bsts
 from crm_roi_pipeline.uplift.its import ItsResult, ItsUnavailable, fit_its
 from crm_roi_pipeline.uplift.placebo import PlaceboResult, before_after_estimator, its_estimator, placebo_test
 from crm_roi_pipeline.uplift.staggered import StaggeredResult, StaggeredUnavailable, staggered_att
@@ -161,6 +163,7 @@ class RevenueEvidence:
     before_after: float | None
     before_after_interval: Interval
     its: ItsResult | ItsUnavailable
+    second_opinion: BstsResult | BstsUnavailable
     placebo: PlaceboResult
     placebo_estimator: str
     staggered: StaggeredResult | StaggeredUnavailable | None
@@ -211,6 +214,8 @@ def revenue_evidence(conn, windows: Windows, assumptions: Assumptions, *, seed: 
     before_after = float(post.mean() - pre.mean()) if len(pre) and len(post) else None
     interval = bootstrap_months_difference(pre, post, mean_statistic, level=level, n_resamples=RESAMPLES, seed=seed)
     its = fit_its(series, windows.adoption_month, transition_months=transition, level=level)
+    second = (fit_bsts(series, windows.adoption_month, transition_months=transition, level=level)
+              if isinstance(its, ItsResult) else BstsUnavailable(f"no interrupted time series to compare with ({its.reason})"))
     # The placebo repeats the estimate that is reported: the ITS where it can be fitted, else before/after.
     if isinstance(its, ItsResult):
         estimator, name = its_estimator(), "its"
@@ -222,17 +227,23 @@ def revenue_evidence(conn, windows: Windows, assumptions: Assumptions, *, seed: 
         panel = team_panel(conn, windows)
         dates = {team: day.replace(day=1) for team, day in assumptions.team_adoption_dates.items()}
         staggered = staggered_att(panel, dates, level=level, n_resamples=RESAMPLES, seed=seed)
-    return RevenueEvidence(series, before_after, interval, its, placebo, name, staggered, level)
+    return RevenueEvidence(series, before_after, interval, its, second, placebo, name, staggered, level)
+
+
+def its_estimate(evidence: RevenueEvidence) -> lift.Estimate:
+    its = evidence.its
+    return (lift.Estimate(its.uplift_per_month, its.uplift_low, its.uplift_high) if isinstance(its, ItsResult)
+            else lift.Estimate(None, unavailable=its.reason))
+
+
+def second_opinion_estimate(evidence: RevenueEvidence) -> lift.Estimate:
+    second = evidence.second_opinion
+    return (lift.Estimate(second.estimate, second.low, second.high) if isinstance(second, BstsResult)
+            else lift.Estimate(None, unavailable=second.reason))
 
 
 def revenue_lift(evidence: RevenueEvidence, benefit_method: str) -> lift.RevenueLift:
     """The lift the ROI credits (METRICS.md, "The revenue lift and the verdict"), from this evidence."""
     ba = evidence.before_after_interval
-    its = evidence.its
-    return lift.choose_lift(
-        benefit_method,
-        lift.Estimate(evidence.before_after, ba.low, ba.high),
-        lift.Estimate(its.uplift_per_month, its.uplift_low, its.uplift_high) if isinstance(its, ItsResult)
-        else lift.Estimate(None, unavailable=its.reason),
-    )
+    return lift.choose_lift(benefit_method, lift.Estimate(evidence.before_after, ba.low, ba.high), its_estimate(evidence))
 

@@ -99,6 +99,38 @@ def verdict_sentence(lift: RevenueLift, currency: str, level: float) -> str:
             f"{span}, is within what {noise}.{caveat}")
 
 
+SECOND_OPINION = "CausalImpact's Bayesian structural time series"
+# How to read its figures, where a table shows them; whether it agrees is `second_opinion_sentence`'s.
+SECOND_OPINION_NOTE = ("local level, trend and month-of-year; p is the posterior probability of an effect of the other "
+                       "sign, and the interval also counts each post month's own noise")
+_SIDE = {GAIN: "is entirely above zero", LOSS: "is entirely below zero", UNCLEAR: "includes zero"}
+_ALSO = {GAIN: "is also entirely above zero", LOSS: "is also entirely below zero", UNCLEAR: "also includes zero"}
+
+
+def agree(its: Estimate, second: Estimate) -> bool | None:
+    """Whether the second opinion gives the ITS's verdict (METRICS.md's table applied to each interval);
+    None when either could not be computed."""
+    if its.value is None or second.value is None:
+        return None
+    return verdict_code(its.low, its.high) == verdict_code(second.low, second.high)
+
+
+def second_opinion_sentence(its: Estimate, second: Estimate, currency: str, level: float) -> str:
+    """One sentence: the second opinion's estimate with its interval, and whether it agrees with the ITS."""
+    if second.value is None:
+        return f"Second opinion ({SECOND_OPINION}): not computed; {second.unavailable or 'no reason given'}."
+    found = (f"{SECOND_OPINION} puts the effect at {money(second.value, currency)} a month "
+             f"({level:.0%} interval {money(second.low, currency)} to {money(second.high, currency)})")
+    code = verdict_code(second.low, second.high)
+    same = agree(its, second)
+    if same is None:
+        return f"Second opinion: {found}; there is no interrupted time series to compare it with."
+    if same:
+        return f"A second method agrees: {found}; its interval {_ALSO[code]}."
+    return (f"A second method does not agree: {found}; its interval {_SIDE[code]}, while the interrupted time "
+            f"series' {_SIDE[verdict_code(its.low, its.high)]}. Read the verdict with that in mind.")
+
+
 def placebo_sentence(rank: int | None, fakes: int, p_value: float | None) -> str:
     """The placebo test, reported beside the verdict; it never changes it."""
     if rank is None or p_value is None:

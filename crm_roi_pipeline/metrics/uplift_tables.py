@@ -15,6 +15,8 @@ from crm_roi_pipeline.metrics.uplift_assets import (
 )
 from crm_roi_pipeline.operations import publish_parquet, replace_file
 from crm_roi_pipeline.resources import Reports
+from crm_roi_pipeline.uplift.bsts import METHOD as BSTS_METHOD
+from crm_roi_pipeline.uplift.bsts import BstsResult
 from crm_roi_pipeline.uplift.its import METHOD as ITS_METHOD
 from crm_roi_pipeline.uplift.its import ItsResult
 from crm_roi_pipeline.uplift.placebo import counterfactual_chart, placebo_chart
@@ -35,7 +37,9 @@ def publish(context, warehouse, assumptions, reports) -> list[MaterializeResult]
         ).fetchall())
         used = evidence.revenue_lift(ev, parsed.benefit_method)
         verdict = lift.verdict_sentence(used, parsed.reporting_currency, level)
-        rows = _uplift_rows(ev, used, verdict, windows.n)
+        second = lift.second_opinion_sentence(evidence.its_estimate(ev), evidence.second_opinion_estimate(ev),
+                                              parsed.reporting_currency, level)
+        rows = _uplift_rows(ev, used, verdict, second, windows.n)
         conn.execute("CREATE SCHEMA IF NOT EXISTS metrics")
         conn.execute("BEGIN TRANSACTION")
         conn.execute(
@@ -87,6 +91,7 @@ def publish(context, warehouse, assumptions, reports) -> list[MaterializeResult]
     window = _window_metadata(windows)
     uplift_meta = {
         "verdict": MetadataValue.text(verdict),
+        "second_opinion": MetadataValue.text(second),
         "placebo_test": MetadataValue.text(lift.placebo_sentence(ev.placebo.rank, ev.placebo.n, ev.placebo.p_value)),
         "lift_used": MetadataValue.text(f"{lift.METHOD_LABELS[used.method]}: {used.reason}"),
         "estimates": _estimates_table(rows, level, parsed.reporting_currency),
@@ -132,9 +137,11 @@ def publish(context, warehouse, assumptions, reports) -> list[MaterializeResult]
     ]
 
 
-def _uplift_rows(ev: evidence.RevenueEvidence, used: lift.RevenueLift, verdict: str, window_months: int) -> list[tuple]:
+def _uplift_rows(ev: evidence.RevenueEvidence, used: lift.RevenueLift, verdict: str, second: str,
+                 window_months: int) -> list[tuple]:
     """metrics.uplift: the revenue effect per month by each method, then the verdict: the lift the ROI
-    credits (value and interval), the method it came from (`method`) and the sentence (`note`)."""
+    credits (value and interval), the method it came from (`method`) and the sentence (`note`). The
+    second opinion's note is the sentence saying whether it agrees with the ITS."""
     ba = ev.before_after_interval
     rows = [("before_after", ev.before_after, ba.low, ba.high, None, window_months, ba.method,
              "won revenue per month, post window minus pre window (METRICS.md); counts any trend as the CRM's")]
@@ -144,6 +151,11 @@ def _uplift_rows(ev: evidence.RevenueEvidence, used: lift.RevenueLift, verdict: 
                      f"won revenue per month above the counterfactual; {its.n_pre} pre months, seasonal terms: {its.seasonal}"))
     else:
         rows.append(("its", None, None, None, None, 0, ITS_METHOD, its.reason))
+    so = ev.second_opinion
+    if isinstance(so, BstsResult):
+        rows.append(("second_opinion", so.estimate, so.low, so.high, so.p_value, so.n_post, so.method, second))
+    else:
+        rows.append(("second_opinion", None, None, None, None, 0, BSTS_METHOD, second))
     p = ev.placebo
     # The placebo ranks the real date among fake ones; its own point estimates (OLS for the ITS, which stays
     # stable on short fake pre periods) are in metrics.placebo_tests, not shown as a second uplift.
@@ -161,14 +173,21 @@ def _uplift_rows(ev: evidence.RevenueEvidence, used: lift.RevenueLift, verdict: 
     return rows
 
 
+ESTIMATE_LABELS = {"before_after": "before/after", "its": "interrupted time series",
+                   "second_opinion": "second opinion (Bayesian structural time series)",
+                   "placebo": "placebo test", "staggered": "staggered rollout"}
+
+
 def _estimates_table(rows: list[tuple], level: float, currency: str):
     """The estimates as a table the UI shows as it is (no "Show Markdown")."""
     columns = [("estimate", "Estimate"), ("value", f"{currency} per month"), ("interval", f"{level:.0%} interval"),
                ("p_value", "p-value"), ("n", "Months / fake dates / teams"), ("note", "Note")]
     records = [
-        TableRecord({"estimate": estimate.replace("_", "/"), "value": money(value),
+        TableRecord({"estimate": ESTIMATE_LABELS.get(estimate, estimate), "value": money(value),
                      "interval": "—" if low is None else f"{money(low)} to {money(high)}",
-                     "p_value": "—" if p is None else f"{p:.3f}", "n": "" if n is None else f"{n}", "note": note or ""})
+                     "p_value": "—" if p is None else f"{p:.3f}", "n": "" if n is None else f"{n}",
+                     # The second opinion's sentence is its own metadata entry; the table says how to read it.
+                     "note": lift.SECOND_OPINION_NOTE if estimate == "second_opinion" and value is not None else note or ""})
         for estimate, value, low, high, p, n, _, note in rows if estimate != "verdict"
     ]
     return MetadataValue.table(records, TableSchema(columns=[TableColumn(k, "string", description=t) for k, t in columns]))

@@ -83,6 +83,12 @@ def _measured(rows: dict[str, tuple], uplift: dict[str, tuple]) -> Measured:
     )
 
 
+def _second_opinion(uplift: dict[str, tuple]) -> str | None:
+    """metrics.uplift's second-opinion sentence (whether the BSTS agrees with the ITS), as published."""
+    row = uplift.get("second_opinion")
+    return row[5] if row else None
+
+
 def _placebo(uplift: dict[str, tuple]) -> str | None:
     row = uplift.get("placebo")
     if row is None:
@@ -155,7 +161,8 @@ def _roi(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
     warnings = checked.thin_windows + ([
         f"{len(checked.warnings)} data-quality warning(s): " + ", ".join(f"{c.label} ({c.count:,})" for c in checked.warnings)
         + "; see Data quality in the report."] if checked.warnings else [])
-    top = headline.build(model, level=level, before_after=naive, placebo=_placebo(uplift), warnings=warnings)
+    top = headline.build(model, level=level, before_after=naive, placebo=_placebo(uplift),
+                         second_opinion=_second_opinion(uplift), warnings=warnings)
     sure = report.Evidence(
         uplift=uplift, time_to_close=time_to_close, level=level,
         counterfactual_png=_read(reports.path / COUNTERFACTUAL_CHART), placebo_png=_read(reports.path / PLACEBO_CHART),

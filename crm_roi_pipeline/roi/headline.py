@@ -1,6 +1,7 @@
 """The headline a finance lead reads first, built once and shown the same way by the report, the CLI and
 the UI: ROI and NPV with their ranges, payback, the method behind the lift and the one-sentence verdict
-directly under the numbers. When the verdict is `unclear`, the headline says so before the number and
+directly under the numbers, then whether a second method (CausalImpact's Bayesian structural time series)
+agrees with the interrupted time series. When the verdict is `unclear`, the headline says so before the number and
 shows what the before/after comparison would have credited, labelled as not adjusted for trend or season.
 """
 
@@ -30,13 +31,14 @@ class Headline:
     placebo: str | None = None
     naive: str | None = None  # what the before/after would have credited, when the verdict is unclear
     warnings: list[str] = field(default_factory=list)  # thin windows, failed data-quality checks
+    second_opinion: str | None = None  # whether CausalImpact's BSTS agrees with the ITS (metrics.lift)
 
     def lines(self) -> list[str]:
         """Plain text, one statement a line: what the CLI prints and the UI's text metadata holds."""
         out = [self.lead] if self.lead else []
         out.append(", ".join(f"{label} {value}" + (f" ({span})" if span else "") for label, value, span in self.figures))
         out += [self.method, self.verdict]
-        out += [x for x in (self.naive, self.placebo) if x]
+        out += [x for x in (self.naive, self.second_opinion, self.placebo) if x]
         out += self.warnings
         return out
 
@@ -47,14 +49,14 @@ class Headline:
                 "| " + " | ".join(f"**{value}**" for _, value, _ in self.figures) + " |",
                 "| " + " | ".join(span for _, _, span in self.figures) + " |", "",
                 self.method, "", f"**{self.verdict}**"]
-        for extra in (self.naive, self.placebo, *self.warnings):
+        for extra in (self.naive, self.second_opinion, self.placebo, *self.warnings):
             if extra:
                 out += ["", extra]
         return "\n".join(out)
 
 
 def build(model: RoiModel, *, level: float, before_after: RoiModel | None = None, placebo: str | None = None,
-          warnings: list[str] | None = None) -> Headline:
+          warnings: list[str] | None = None, second_opinion: str | None = None) -> Headline:
     """`before_after`: the same ROI with the before/after lift, shown when the verdict is unclear and the
     lift used is the ITS's."""
     ccy, lift = model.currency, model.lift
@@ -77,4 +79,5 @@ def build(model: RoiModel, *, level: float, before_after: RoiModel | None = None
         if lift.method != BEFORE_AFTER and before_after is not None and before_after.lift is not None:
             naive = (f"The before/after comparison would have credited {money(before_after.revenue_lift, ccy)} a "
                      f"month (ROI {percent(before_after.roi_pct)}); it is {NOT_ADJUSTED}.")
-    return Headline(lead, figures, method, verdict_sentence(lift, ccy, level), placebo, naive, list(warnings or []))
+    return Headline(lead, figures, method, verdict_sentence(lift, ccy, level), placebo, naive, list(warnings or []),
+                    second_opinion)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from crm_roi_pipeline.metrics import labels
 from crm_roi_pipeline.metrics.charts import pyplot, set_margins
-from crm_roi_pipeline.metrics.lift import METHOD_LABELS
+from crm_roi_pipeline.metrics.lift import METHOD_LABELS, SECOND_OPINION_NOTE
 from crm_roi_pipeline.metrics.uplift_assets import MIN_PLACEBO_CHART
 from crm_roi_pipeline.metrics.windows import Windows
 from crm_roi_pipeline.roi.headline import Headline, money, months, percent
@@ -108,6 +108,7 @@ class Evidence:
 _ESTIMATES = {
     "before_after": "Before/after: post window minus pre window (not adjusted for trend or season)",
     "its": "Interrupted time series: above the pre-CRM trend and season",
+    "second_opinion": "Second opinion: Bayesian structural time series (CausalImpact's model), same months",
     "staggered": "Staggered rollout: teams that adopted against teams not yet live",
 }
 
@@ -120,7 +121,7 @@ def headline_html(top: Headline) -> str:
     parts.append(_table([label for label, _, _ in top.figures], rows, "headline"))
     parts.append(f'<p class="verdict">{html.escape(top.verdict)}</p>')
     parts.append(f"<p>{html.escape(top.method)}</p>")
-    for extra in (top.naive, top.placebo):
+    for extra in (top.naive, top.second_opinion, top.placebo):
         if extra:
             parts.append(f'<p class="note">{html.escape(extra)}</p>')
     for warning in top.warnings:
@@ -138,6 +139,9 @@ def how_sure_html(model: RoiModel, evidence: Evidence, top: Headline) -> str:
         if key not in evidence.uplift:
             continue
         value, low, high, p, _, note = evidence.uplift[key]
+        if key == "second_opinion" and value is not None:
+            # Its sentence (agrees or not) is the paragraph under the table; here, how to read its figures.
+            note = SECOND_OPINION_NOTE
         used = " ← used for the ROI" if model.lift and key == model.lift.method else ""
         rows.append([label + used, money(value), "—" if low is None else f"{money(low)} to {money(high)}",
                      "—" if p is None else f"{p:.3f}", note or ""])
@@ -147,6 +151,8 @@ def how_sure_html(model: RoiModel, evidence: Evidence, top: Headline) -> str:
              f"from the <b>{html.escape(METHOD_LABELS[lift.method] if lift else '—')}</b>: "
              f"{html.escape(model.benefit_why)}.</p>",
              _table(["Revenue effect", f"{ccy} per month", f"{pct} interval", "p-value", "Note"], rows, "notes")]
+    if top.second_opinion:
+        parts.append(f"<p>{html.escape(top.second_opinion)}</p>")
     if evidence.counterfactual_png:
         parts.append(_img("won revenue against the counterfactual", evidence.counterfactual_png))
     placebo = evidence.uplift.get("placebo")
