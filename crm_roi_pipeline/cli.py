@@ -36,6 +36,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--from", dest="first", type=_month, help="first month, YYYY-MM (default: CRM_ROI_HISTORY_START)")
     run.add_argument("--to", dest="last", type=_month, help="last month, YYYY-MM (default: the current month)")
     run.add_argument("-q", "--quiet", action="store_true", help="print only the summary and errors")
+    run.add_argument("--allow-shrink", action="store_true",
+                     help="let staging remove more than half of a source's rows of the months (a smaller export on "
+                          "purpose); without it such a run stops before writing")
     sample = sub.add_parser("sample", help="write the synthetic sample dataset (any size, deterministic)")
     sample.add_argument("--out", default="data/sample", help="folder to write (default data/sample)")
     sample.add_argument("--deals", type=int, default=5000, help="number of deals (default 5000, the bundled sample)")
@@ -134,6 +137,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     sources = parse_sources(env_setting("CRM_ROI_SOURCE"))
     AssumptionsFile(path=env_setting("CRM_ROI_ASSUMPTIONS")).load()
     from crm_roi_pipeline.definitions import RUN_ORDER, defs
+    from crm_roi_pipeline.sources.fields import ENTITIES
+    from crm_roi_pipeline.staging.assets import staging_op
 
     if "salesforce" in sources:
         defs.resources["salesforce"].credentials().require()
@@ -168,11 +173,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         tags = {"crm_roi/launched_by": "crm-roi run"}
         if job.partitions_def is not None:
             tags |= {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
+        run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+        if args.allow_shrink and job.partitions_def is not None:
+            run_config["ops"] = {staging_op(entity): {"config": {"allow_shrink": True}} for entity in ENTITIES}
         with _planned_events_as_ranges() if ephemeral else nullcontext():
             result = job.execute_in_process(
                 instance=instance,
                 tags=tags,
-                run_config={"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}},
+                run_config=run_config,
                 raise_on_error=False,
             )
         if not result.success:

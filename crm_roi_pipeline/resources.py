@@ -19,7 +19,7 @@ from dagster_duckdb import DuckDBResource
 from filelock import FileLock, Timeout
 from pydantic import Field
 
-from crm_roi_pipeline.errors import CrmRoiError
+from crm_roi_pipeline.errors import CrmRoiError, SettingsError
 from crm_roi_pipeline.project import resolve_path
 from crm_roi_pipeline.settings import DEFAULTS, Assumptions, load_assumptions, parse_sources
 
@@ -66,6 +66,53 @@ def _attached(config: dict, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             entry[1] -= 1
 
 
+def database_problem(exc: BaseException, path: Path, memory_limit: str) -> CrmRoiError | None:
+    """A DuckDB or file-system failure in the product's words: which file or setting, what it means, what to
+    do. None for anything else (a bug, or an error that already names its input), which is raised as it is.
+    A failed run rolls its transaction back, so every message can say the data are as they were."""
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    lower = text.lower()
+    filename = getattr(exc, "filename", None) if isinstance(exc, OSError) else None
+    if filename and not path.is_relative_to(filename):
+        path = Path(filename)  # a report or Parquet copy beside the database, say, not the database itself
+    if "memory must have a number" in lower or ("memory" in lower and "limit" in lower and "parse" in lower):
+        return SettingsError(
+            f"CRM_ROI_DUCKDB_MEMORY_LIMIT={memory_limit!r} is not a memory size ({text}). Fix: write a number "
+            "and a unit, e.g. 1GB or 512MB."
+        )
+    # "failed to offload" is DuckDB's out-of-memory error when the spill to disk itself failed: a full disk.
+    if any(p in lower for p in ("no space left", "disk is full", "not enough space", "failed to offload")):
+        return CrmRoiError(
+            f"{path}: the disk is full ({text}); DuckDB also spills to the .tmp folder beside the database. "
+            "Nothing of this run was written. Fix: free space on that disk, or point "
+            "CRM_ROI_DUCKDB_PATH at a disk with room, and rerun."
+        )
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return CrmRoiError(
+            f"{path}: DuckDB ran out of memory within CRM_ROI_DUCKDB_MEMORY_LIMIT={memory_limit} ({text}). Nothing "
+            f"of this run was written. Fix: raise CRM_ROI_DUCKDB_MEMORY_LIMIT, or give {path}.tmp (where DuckDB "
+            "spills) more free disk."
+        )
+    if "not a valid duckdb database" in lower or "corrupt" in lower or "checksum" in lower:
+        return CrmRoiError(
+            f"{path}: the database file is damaged or not a DuckDB file ({text}). Fix: restore it from a backup, "
+            "or move it aside (with any .wal beside it) and rerun to rebuild it from the sources; the reports and "
+            "Parquet copies are rebuilt with it."
+        )
+    if "permission denied" in lower or "read-only" in lower or "read only" in lower or isinstance(
+            exc, (PermissionError, duckdb.PermissionException)):
+        return CrmRoiError(
+            f"{path}: cannot write it or its folder ({text}). Fix: give the user running the pipeline write "
+            "access to both, or point CRM_ROI_DUCKDB_PATH at a writable place."
+        )
+    if isinstance(exc, (NotADirectoryError, FileExistsError)):
+        return CrmRoiError(
+            f"{path}: the database's folder cannot be created ({text}); a file stands where a folder should. "
+            "Fix: point CRM_ROI_DUCKDB_PATH at a path inside a folder."
+        )
+    return None
+
+
 def beside_database(database: Path, kind: str) -> Path:
     """`<db dir>/<db file stem>_<kind>/`: a folder that belongs to one database file."""
     return database.parent / f"{database.stem}_{kind}"
@@ -98,7 +145,10 @@ class Warehouse(DuckDBResource):
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         path = self.path
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise database_problem(exc, path, self.memory_limit) or exc from None
         lock = FileLock(str(path) + ".lock")
         try:
             lock.acquire(timeout=self.lock_timeout_seconds)
@@ -113,11 +163,18 @@ class Warehouse(DuckDBResource):
                 "temp_directory": str(path) + ".tmp",
                 **self.connection_config,
             }
-            with _attached(config, path) as conn:
-                conn.execute("SET TimeZone = 'UTC'")
-                conn.execute((_SQL_DIR / "macros.sql").read_text())
-                conn.execute((_SQL_DIR / "schema.sql").read_text())
-                yield conn
+            try:
+                with _attached(config, path) as conn:
+                    conn.execute("SET TimeZone = 'UTC'")
+                    conn.execute((_SQL_DIR / "macros.sql").read_text())
+                    conn.execute((_SQL_DIR / "schema.sql").read_text())
+                    yield conn
+            except (duckdb.IOException, duckdb.PermissionException, duckdb.OutOfMemoryException,
+                    duckdb.ParserException, duckdb.InvalidInputException, OSError) as exc:
+                problem = database_problem(exc, path, self.memory_limit)
+                if problem is None:
+                    raise
+                raise problem from None
         finally:
             lock.release()
 

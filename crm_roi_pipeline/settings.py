@@ -12,10 +12,9 @@ import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from crm_roi_pipeline.errors import SettingsError
+from crm_roi_pipeline.errors import SettingsError, quote, read_yaml, shorten
 from crm_roi_pipeline.project import resolve_path
 
 SOURCES = ("csv", "salesforce", "hubspot")
@@ -153,7 +152,8 @@ def _format_location(loc: tuple[object, ...]) -> str:
 
 
 def _format_error(error: dict) -> str:
-    loc = _format_location(tuple(p for p in error["loc"] if not str(p).startswith("function-")))
+    # A location can hold a key of the user's (deal_types.<CRM value>), which can be of any length.
+    loc = shorten(_format_location(tuple(p for p in error["loc"] if not str(p).startswith("function-"))))
     kind = error["type"]
     if kind == "extra_forbidden":
         return f"{loc}: unknown key (check the spelling; see the assumptions section of the README)"
@@ -162,25 +162,30 @@ def _format_error(error: dict) -> str:
     value = error.get("input")
     if value is None and "input" in error:  # `adoption_date:` with nothing after it (as `crm-roi init` writes it)
         return f"{loc}: no value; fill it in ({error['msg']})"
-    shown = "" if isinstance(value, (dict, list)) else f" (got {value!r})"
+    shown = "" if isinstance(value, (dict, list)) else f" (got {quote(value)})"
     return f"{loc}: {error['msg']}{shown}"
 
 
 def load_assumptions(path: str | os.PathLike[str]) -> Assumptions:
     """Read and validate the assumptions file; every problem is reported at once, by key."""
     file = resolve_path(path)
-    if not file.is_file():
+    if not file.exists():
         raise SettingsError(f"{file}: the assumptions file does not exist (CRM_ROI_ASSUMPTIONS).")
-    try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"{file}: not valid YAML: {exc}") from None
+
+    def unreadable(problem: str, fix: str, line: int | None) -> SettingsError:
+        where = file if line is None else f"{file}, line {line}"
+        return SettingsError(f"{where}: {problem} Fix: {fix}")
+
+    data = read_yaml(file, unreadable)
     if not isinstance(data, dict):
         raise SettingsError(f"{file}: expected a mapping of keys (adoption_date, costs, ...) at the top level.")
     try:
         return Assumptions.model_validate(data)
     except ValidationError as exc:
-        problems = "\n  - ".join(_format_error(e) for e in exc.errors())
+        errors = [_format_error(e) for e in exc.errors()]
+        if len(errors) > 10:  # thousands of bad keys would otherwise make a message of thousands of lines
+            errors = [*errors[:10], f"and {len(errors) - 10} more"]
+        problems = "\n  - ".join(errors)
         raise SettingsError(f"{file}: invalid assumptions:\n  - {problems}") from None
 
 

@@ -87,10 +87,11 @@ class Project:
 
     def stage(
         self, first: str = "2015-01-01", last: str | None = None, entities=None, raise_on_error: bool = True,
-        checks: bool = False,
+        checks: bool = False, allow_shrink: bool = False,
     ):
         """Materialize the staging assets (all, or `entities`) over a range of months, as one run; with
-        `checks`, their asset checks run in the same run."""
+        `checks`, their asset checks run in the same run; `allow_shrink` as `crm-roi run --allow-shrink`."""
+        from crm_roi_pipeline.staging.assets import staging_op
         from crm_roi_pipeline.staging.checks import staging_checks
         from crm_roi_pipeline.staging.partitions import monthly_partitions
 
@@ -105,6 +106,8 @@ class Project:
             instance=self.instance,
             tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
             raise_on_error=raise_on_error,
+            run_config={"ops": {staging_op(a.key.path[-1]): {"config": {"allow_shrink": True}} for a in staging_assets
+                                if entities is None or a.key.path[-1] in entities}} if allow_shrink else None,
         )
 
     def connect(self, read_only: bool = False) -> duckdb.DuckDBPyConnection:

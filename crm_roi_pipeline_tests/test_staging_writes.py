@@ -167,12 +167,16 @@ def test_a_row_with_several_problems_gets_every_reason_in_field_order(project):
     ]
 
 
-def test_removing_the_input_removes_the_source_rows_of_the_months(project):
+def test_removing_the_input_removes_the_source_rows_of_the_months_when_allowed(project):
     project.write("deals.csv", DEALS)
     project.write("fx_rates.csv", FX)
     project.stage(entities=["deals"])
+    staged = project.query("SELECT count(*) FROM crm.deals")
     (project.csv_dir / "deals.csv").unlink()
-    project.stage(entities=["deals"])
+    # Without --allow-shrink the shrink guard stops the run and keeps every row (test_shrink_guard.py).
+    assert not project.stage(entities=["deals"], raise_on_error=False).success
+    assert project.query("SELECT count(*) FROM crm.deals") == staged
+    project.stage(entities=["deals"], allow_shrink=True)
     assert project.query("SELECT count(*) FROM crm.deals") == [(0,)]
     assert project.query("SELECT count(*) FROM crm.rejects") == [(0,)]
 

@@ -20,6 +20,7 @@ from dagster import (
 
 from crm_roi_pipeline.errors import user_errors
 from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet
+from crm_roi_pipeline.markdown import md_table
 from crm_roi_pipeline.metrics import compute, labels
 from crm_roi_pipeline.metrics.charts import fmt_month, monthly_chart, png_markdown
 from crm_roi_pipeline.metrics.windows import Windows, months_between
@@ -155,14 +156,14 @@ def _monthly(context, warehouse, assumptions) -> MaterializeResult:
             "ORDER BY month DESC LIMIT 12"
         ).fetchall()
         rows = conn.execute("SELECT count(*) FROM metrics.monthly").fetchone()[0]
-    table = ["| month | period | wins | win rate | won revenue | median days |", "|---|---|---|---|---|---|"]
-    for month, period, wins, rate, revenue, days in reversed(recent):
-        table.append(f"| {month:%Y-%m} | {period} | {wins} | {_fmt(rate, 'win_rate')} | {_fmt(revenue, 'x')} | {_fmt(days, 'x')} |")
+    table = md_table(["month", "period", "wins", "win rate", "won revenue", "median days"], [
+        (f"{month:%Y-%m}", period, wins, _fmt(rate, "win_rate"), _fmt(revenue, "x"), _fmt(days, "x"))
+        for month, period, wins, rate, revenue, days in reversed(recent)])
     context.log.info(f"metrics.monthly: {rows} months published")
     return MaterializeResult(
         metadata={
             "dagster/row_count": MetadataValue.int(rows),
-            "last_12_months": MetadataValue.md("\n".join(table)),
+            "last_12_months": MetadataValue.md(table),
             "parquet_copy": MetadataValue.path(str(published)),
             **_window_metadata(windows),
         }
@@ -266,15 +267,14 @@ def _lead_sources(context, warehouse, assumptions) -> MaterializeResult:
             "SELECT period, lead_source, leads_created, lead_conversion_rate, win_rate, won_revenue, cac "
             "FROM metrics.lead_sources"
         ).fetchall()
-    table = ["| period | lead source | leads/month | conversion | win rate | won revenue/month | CAC |", "|---|---|---|---|---|---|---|"]
-    for period, source, leads, conv, win_rate, revenue, cac in rows:
-        table.append(
-            f"| {period} | {source} | {_fmt(leads, 'x')} | {_fmt(conv, 'lead_conversion_rate')} | "
-            f"{_fmt(win_rate, 'win_rate')} | {_fmt(revenue, 'x')} | {_fmt(cac, 'x')} |"
-        )
+    # Lead-source names are the CRM's: md_table escapes a | or newline in them.
+    table = md_table(["period", "lead source", "leads/month", "conversion", "win rate", "won revenue/month", "CAC"], [
+        (period, source, _fmt(leads, "x"), _fmt(conv, "lead_conversion_rate"), _fmt(win_rate, "win_rate"),
+         _fmt(revenue, "x"), _fmt(cac, "x"))
+        for period, source, leads, conv, win_rate, revenue, cac in rows])
     metadata = {
         "dagster/row_count": MetadataValue.int(len(rows)),
-        "by_source": MetadataValue.md("\n".join(table)),
+        "by_source": MetadataValue.md(table),
         **_window_metadata(windows),
     }
     metadata |= _too_recent_to_convert(waiting, parsed.conversion_window_days)

@@ -7,6 +7,7 @@ table and another in the next.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from functools import cache
 from pathlib import Path
@@ -115,12 +116,35 @@ def first_data_month(conn: duckdb.DuckDBPyConnection) -> dt.date | None:
 
 
 def windows_for(conn: duckdb.DuckDBPyConnection, assumptions: Assumptions) -> Windows:
-    return compute_windows(
+    windows = compute_windows(
         adoption_date=assumptions.adoption_date,
         transition_months=assumptions.transition_months,
         window_months=assumptions.window_months,
         as_of=assumptions.as_of or today_utc(),
         first_data_month=first_data_month(conn),
+    )
+    if not windows.n:
+        return windows
+    # N counts complete months up to as_of, which may lie past the data: a window can be N months long and
+    # hold no record. Whether each holds a month with data, by range tests DuckDB answers from min/max
+    # statistics of the row groups, not by scanning every row.
+    (pre_first, pre_last), (post_first, post_last) = windows.pre, windows.post
+    pre, post, last = conn.execute(
+        f"SELECT ({_has_data_sql()}), ({_has_data_sql()}), "
+        "(SELECT max(m)::DATE FROM (SELECT date_trunc('month', max(created_at)) AS m FROM crm.deals "
+        "UNION ALL SELECT date_trunc('month', max(closed_at)) FROM crm.deals "
+        "UNION ALL SELECT date_trunc('month', max(created_at)) FROM crm.leads))",
+        [pre_first, add_months(pre_last, 1)] * 3 + [post_first, add_months(post_last, 1)] * 3,
+    ).fetchone()
+    return dataclasses.replace(windows, pre_has_data=pre, post_has_data=post, last_data_month=last)
+
+
+def _has_data_sql() -> str:
+    """True when a month from ? up to, not including, ? holds data as `first_data_month` defines it."""
+    return (
+        "EXISTS (SELECT 1 FROM crm.deals WHERE created_at >= ? AND created_at < ?) "
+        "OR EXISTS (SELECT 1 FROM crm.deals WHERE closed_at >= ? AND closed_at < ?) "
+        "OR EXISTS (SELECT 1 FROM crm.leads WHERE created_at >= ? AND created_at < ?)"
     )
 
 

@@ -4,6 +4,11 @@ Months are the first day of a calendar month (UTC). A month is complete when its
 `as_of`. The windows have the same length N = min(window_months, complete post months, whole months of
 data before the adoption month); the post window is the first N complete post months, the pre window the
 N months just before the adoption month.
+
+N counts months, not records: with an `as_of` past the data, complete post months can hold nothing (an
+adoption date after the last record). So a window is also empty, for `require`, when none of its months is a
+month with data (a deal created or closed, a lead created in it), which `compute.windows_for` looks up. A
+window that is only partly filled is not empty; the completeness check on crm.* flags thin months.
 """
 
 from __future__ import annotations
@@ -45,6 +50,11 @@ class Windows:
     complete_post_months: int
     pre_months_available: int
     n: int
+    # Whether a month of each window holds data, and the last month that does (set by `compute.windows_for`;
+    # date arithmetic alone cannot know, so by default a window of N > 0 months counts as holding data).
+    pre_has_data: bool = True
+    post_has_data: bool = True
+    last_data_month: dt.date | None = None
 
     @property
     def current_month(self) -> dt.date:
@@ -71,7 +81,7 @@ class Windows:
 
     def require(self) -> None:
         """Fail, naming the empty window, the first month with data and the adoption month."""
-        if self.n > 0:
+        if self.n > 0 and self.pre_has_data and self.post_has_data:
             return
         first = f"{self.first_data_month:%Y-%m}" if self.first_data_month else "none (no deals or leads staged)"
         empty = []
@@ -82,6 +92,13 @@ class Windows:
                 f"the post window is empty: no complete month from {self.first_post_month:%Y-%m} "
                 f"(the first post month) before as_of {self.as_of}"
             )
+        last = f" (the last month with data is {self.last_data_month:%Y-%m})" if self.last_data_month else ""
+        for label, bounds, has_data in (("pre", self.pre, self.pre_has_data), ("post", self.post, self.post_has_data)):
+            if bounds and not has_data:
+                empty.append(
+                    f"the {label} window {bounds[0]:%Y-%m} … {bounds[1]:%Y-%m} is empty: no deal created or closed "
+                    f"and no lead created in it{last}"
+                )
         raise CrmRoiError(
             "Cannot compare before and after adoption: " + "; ".join(empty or ["window_months is 0"])
             + f". First month with data: {first}; adoption month: {self.adoption_month:%Y-%m}. "

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from crm_roi_pipeline.errors import InputFileError
+from crm_roi_pipeline.errors import InputFileError, quote, read_yaml, shorten, undecodable, unicode_bom
 from crm_roi_pipeline.sources.fields import ENTITIES, FIELDS, REQUIRED, fields_of
 
 StageClass = Literal["won", "lost", "open"]
@@ -226,13 +226,90 @@ def _norm(name: str) -> str:
     return re.sub(r"\s+", " ", name.strip().lower())
 
 
+# The header is read from the file's first bytes: a header is a line, and reading on would decode (and fail
+# on) rows that DuckDB reads and reports line by line.
+_HEADER_BYTES = 1024 * 1024
+SAVE_CSV_AS_UTF8 = (
+    "save it as UTF-8: in Excel, Save As > 'CSV UTF-8 (Comma delimited) (*.csv)'; in another editor, choose the "
+    "encoding UTF-8 when saving."
+)
+
+
+def _bomless_utf16(raw: bytes) -> bool:
+    """True for text whose every other byte is zero from the start: UTF-16 written without a byte-order mark."""
+    if len(raw) < 4:
+        return False
+    little_endian = raw[1] == raw[3] == 0 and raw[0] != 0 and raw[2] != 0
+    big_endian = raw[0] == raw[2] == 0 and raw[1] != 0 and raw[3] != 0
+    return little_endian or big_endian
+
+
 def read_header(path: Path) -> list[str]:
-    """The header row, as the file's first line; the byte-order mark real exports start with is dropped."""
-    with path.open(newline="", encoding="utf-8-sig", errors="replace") as handle:
-        header = next(csv.reader(handle), None)
+    """The header row, as the file's first record; the byte-order mark real exports start with is dropped.
+
+    A file that is not UTF-8 text fails here, naming what it is, before DuckDB would read it as one column of
+    garbled names (and report the first required column as missing). Empty names get a placeholder, so that
+    every column has a name DuckDB can be given."""
+    with path.open("rb") as handle:
+        raw = handle.read(_HEADER_BYTES)
+    encoding = unicode_bom(raw) or ("UTF-16" if _bomless_utf16(raw) else None)
+    if encoding:
+        how = "a byte-order mark" if unicode_bom(raw) else "every other byte is zero"
+        raise InputFileError(
+            path.name, f"is saved as {encoding} ({how}); CSV exports are read as UTF-8.", fix=SAVE_CSV_AS_UTF8
+        )
+    # surrogateescape keeps an undecodable byte recognisable in the header, and decoding never fails here on
+    # the rows that follow it.
+    text = raw.decode("utf-8", errors="surrogateescape").removeprefix("\ufeff")
+    header = next(csv.reader(io.StringIO(text, newline="")), None)
     if not header:
         raise InputFileError(path.name, "the file is empty; it needs a header row.")
-    return [h.strip() for h in header]
+    if any(re.search("[\udc80-\udcff]", h) for h in header):
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError as exc:  # the first undecodable byte is the header's: the header comes first
+            line, problem = undecodable(raw, exc)
+            raise InputFileError(path.name, f"the header: {problem}", fix=SAVE_CSV_AS_UTF8, line=line) from None
+    names = [h.strip() for h in header]
+    taken = {_norm(n) for n in names}
+    for i, name in enumerate(names):
+        if not name:
+            placeholder = f"column{i + 1}"
+            while _norm(placeholder) in taken:
+                placeholder += "_"
+            names[i] = placeholder
+            taken.add(_norm(placeholder))
+    return names
+
+
+def _column_letter(index: int) -> str:
+    """A spreadsheet's letter for the 0-based column `index`: A, B, ..., Z, AA, ..."""
+    letters = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def check_unique_header(path: Path, header: list[str]) -> None:
+    """Fail on two columns of the same name (compared as the mapping matches names: ignoring case and spaces):
+    which of them a field reads would be a guess, and DuckDB cannot be given both."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        first = seen.setdefault(_norm(name), i)
+        if first != i:
+            columns = f"column {first + 1} ({_column_letter(first)}) and column {i + 1} ({_column_letter(i)})"
+            if header[first] == name:
+                problem = f"{columns} are both named {quote(name)}."
+            else:
+                problem = f"{columns}, {quote(header[first])} and {quote(name)}, have the same name (column names are matched ignoring case and spaces)."
+            raise InputFileError(
+                path.name,
+                problem,
+                fix="rename or delete one of the two columns, so that every column name appears once.",
+                line=1,
+            )
 
 
 def detect_hubspot(header: list[str], stem: str) -> FileMapping | None:
@@ -276,10 +353,7 @@ class MappingFile(BaseModel):
 
 
 def load_mapping_file(path: Path) -> MappingFile:
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise InputFileError(path.name, f"not valid YAML: {exc}") from None
+    data = read_yaml(path, lambda problem, fix, line: InputFileError(path.name, problem, fix=fix, line=line)) or {}
     if not isinstance(data, dict):
         raise InputFileError(path.name, "expected keys entity, columns, stages, constants, date_format.")
     try:
@@ -287,11 +361,13 @@ def load_mapping_file(path: Path) -> MappingFile:
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"])
+            loc = shorten(".".join(str(p) for p in err["loc"]))
             if err["type"] == "extra_forbidden":
                 problems.append(f"unknown key '{loc}' (allowed: entity, source_system, columns, stages, constants, date_format)")
             else:
-                problems.append(f"'{loc}': {err['msg']} (got {err.get('input')!r})")
+                problems.append(f"'{loc}': {err['msg']} (got {quote(err.get('input'))})")
+        if len(problems) > 10:  # a file of thousands of bad keys would otherwise make a message of thousands of lines
+            problems = [*problems[:10], f"and {len(problems) - 10} more"]
         raise InputFileError(path.name, "; ".join(problems) + ".", fix="correct the mapping file as the README shows.") from None
 
 
@@ -303,7 +379,7 @@ def _unknown_fields(names: list[str], entity: str, where: str, path: Path) -> No
             hint = f" Did you mean '{close[0]}'?" if close else ""
             raise InputFileError(
                 path.name,
-                f"'{name}' under {where} is not a canonical field of {entity}.{hint}",
+                f"{quote(name)} under {where} is not a canonical field of {entity}.{hint}",
                 fix=f"use one of: {', '.join(sorted(known))}.",
             )
 
@@ -386,10 +462,10 @@ def resolve_columns(path: Path, header: list[str], mapping: FileMapping, mapping
                 present.append(col)
             elif name in mapping.explicit_columns:
                 close = difflib.get_close_matches(cand, header, n=3)
-                hint = f" Close matches: {', '.join(close)}." if close else ""
+                hint = f" Close matches: {', '.join(shorten(c) for c in close)}." if close else ""
                 raise InputFileError(
                     path.name,
-                    f"column '{cand}' (mapped to {name} in {mapping_file.name if mapping_file else 'the mapping'}) "
+                    f"column {quote(cand)} (mapped to {name} in {mapping_file.name if mapping_file else 'the mapping'}) "
                     f"is not in the file.{hint}",
                     fix=f"name an existing column for {name} in {mapping_file.name if mapping_file else 'the mapping file'}.",
                 )

@@ -12,6 +12,7 @@ from dagster import (
     AssetsDefinition,
     BackfillPolicy,
     BetaWarning,
+    Config,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -19,7 +20,8 @@ from dagster import (
     asset,
 )
 
-from crm_roi_pipeline.errors import user_errors
+from crm_roi_pipeline.errors import CrmRoiError, user_errors
+from crm_roi_pipeline.markdown import md_cell, md_table
 from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS
 from crm_roi_pipeline.resources import (
     AssumptionsFile,
@@ -35,6 +37,7 @@ from crm_roi_pipeline.staging.partitions import HISTORY_START, last_partition_mo
 from crm_roi_pipeline.staging.transform import build_staged, load_deal_types, table_ddl
 from crm_roi_pipeline.staging.writer import (
     WriteResult,
+    month_predicate,
     apply_changes,
     read_cursor,
     replace_months,
@@ -58,16 +61,35 @@ DESCRIPTIONS = {
 }
 
 
+# The shrink guard: a run may not leave under half of a source's rows of its months (or none of them, from
+# any number) unless the user says so. Below this many rows a drop by half is ordinary month-to-month churn.
+SHRINK_MIN_ROWS = 50
+
+
+class StagingConfig(Config):
+    """Run configuration of the staging assets (the UI's Materialize → config, or `crm-roi run --allow-shrink`)."""
+
+    allow_shrink: bool = False  # let this run remove more than half of a source's rows of its months
+
+
+class ShrinkError(CrmRoiError):
+    """A staging write would have removed most of a source's rows; nothing was written."""
+
+
+def staging_op(entity: str) -> str:
+    """The op name of crm/<entity> in run config (Dagster joins the key's parts with "__")."""
+    return f"crm__{entity}"
+
+
+def shrink_problem(before: int, after: int) -> bool:
+    """Whether leaving `after` of `before` rows is the kind of loss a bad export causes: all of them, or more
+    than half of at least SHRINK_MIN_ROWS."""
+    return (before > 0 and after == 0) or (before >= SHRINK_MIN_ROWS and after * 2 < before)
+
+
 def _log(context: AssetExecutionContext, message: str) -> None:
     context.log.info(message)
     progress.info(message)
-
-
-def _md_table(header: tuple[str, ...], rows: list[tuple]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in rows:
-        lines.append("| " + " | ".join(f"{v:,}" if isinstance(v, int) else str(v) for v in row) + " |")
-    return "\n".join(lines)
 
 
 def _table_schema(entity: str) -> TableSchema:
@@ -88,13 +110,15 @@ def build_staging_asset(entity: str) -> AssetsDefinition:
     )
     def _stage(
         context: AssetExecutionContext,
+        config: StagingConfig,
         warehouse: Warehouse,
         settings: PipelineSettings,
         assumptions: AssumptionsFile,
         salesforce: SalesforceResource,
         hubspot: HubSpotResource,
     ) -> MaterializeResult:
-        return _stage_entity(context, entity, warehouse, settings, assumptions, salesforce, hubspot)
+        return _stage_entity(context, entity, warehouse, settings, assumptions, salesforce, hubspot,
+                             allow_shrink=config.allow_shrink)
 
     _stage.__name__ = f"crm_{entity}"
     return _stage
@@ -109,6 +133,8 @@ def _stage_entity(
     assumptions: AssumptionsFile,
     salesforce: SalesforceResource,
     hubspot: HubSpotResource,
+    *,
+    allow_shrink: bool = False,
 ) -> MaterializeResult:
     # Everything that can be wrong with settings, credentials, assumptions or input files fails here,
     # before a write.
@@ -160,7 +186,8 @@ def _stage_entity(
                 stage(source, raw, staged)
             else:
                 context.log.warning(
-                    f"{entity}: the {source.name} source has no {entity} input; its rows of {months} are removed."
+                    f"{entity}: the {source.name} source has no {entity} input; its rows of {months} are removed "
+                    "(with --allow-shrink; otherwise the run stops if it held any)."
                 )
             change_tables[source.name] = None
             if hasattr(source, "load_changes"):
@@ -172,7 +199,10 @@ def _stage_entity(
                     if changed.loaded:
                         stage(source, f"{raw}_changes", f"{staged}_changes")
                         change_tables[source.name] = f"{staged}_changes"
+        in_months = month_predicate(entity, first, last)
         with transaction(conn):
+            before = dict(conn.execute(
+                f"SELECT loaded_from, count(*) FROM crm.{entity} WHERE {in_months} GROUP BY 1").fetchall())
             for source in sources:
                 if change_tables[source.name]:
                     changes[source.name] = apply_changes(
@@ -191,6 +221,9 @@ def _stage_entity(
                 )
                 if source.name in cursors and (cursors[source.name] is None or last == last_partition):
                     write_cursor(conn, source.name, entity, sync_started)
+            if not allow_shrink:
+                # Raised inside the transaction: it rolls back, and the file keeps every row it had.
+                _refuse_shrinking(conn, entity, in_months, before, changes, loads, months)
         total_rows = conn.execute(f"SELECT count(*) FROM crm.{entity}").fetchone()[0]
 
     staged = sum(r.staged for r in results.values())
@@ -211,9 +244,9 @@ def _stage_entity(
         "sources": MetadataValue.text(", ".join(settings.sources)),
         "superseded_by_api_source": MetadataValue.int(superseded),
         "dagster/row_count": MetadataValue.int(total_rows),
-        "files": MetadataValue.md(_md_table(("file", "read as", "staged", "rejected"), files) if files else "no input files"),
+        "files": MetadataValue.md(md_table(("file", "read as", "staged", "rejected"), files) if files else "no input files"),
         "rejects_by_reason": MetadataValue.md(
-            _md_table(("reason", "rows"), reasons) + "\n\nEvery rejected row is in `crm.rejects` with its file and row."
+            md_table(("reason", "rows"), reasons) + "\n\nEvery rejected row is in `crm.rejects` with its file and row."
             if reasons else "no rejects"
         ),
     }
@@ -221,7 +254,7 @@ def _stage_entity(
         metadata["ignored_files"] = MetadataValue.text(", ".join(ignored))
     notes = sorted({n for load in loads for n in load.notes})
     if notes:
-        metadata["warnings"] = MetadataValue.md("\n".join(f"- {n}" for n in notes))
+        metadata["warnings"] = MetadataValue.md("\n".join(f"- {md_cell(n)}" for n in notes))
         for note in notes:
             context.log.warning(f"{entity}: {note}")
     for name, change in changes.items():
@@ -232,6 +265,28 @@ def _stage_entity(
             for key, value in source.usage().items():
                 metadata[key] = MetadataValue.int(value) if isinstance(value, int) else MetadataValue.text(value)
     return MaterializeResult(metadata=metadata)
+
+
+def _refuse_shrinking(conn, entity: str, in_months: str, before: dict[str, int], changes: dict[str, WriteResult],
+                      loads: list, months: str) -> None:
+    """Stop when a source would keep under half of its rows of the months (or none): an empty, cut-off or
+    misplaced export looks like that, and a published ROI built on it would be wrong without any error.
+    Records a change sync found deleted in the CRM are deletions, not shrinkage."""
+    after = dict(conn.execute(
+        f"SELECT loaded_from, count(*) FROM crm.{entity} WHERE {in_months} GROUP BY 1").fetchall())
+    for load in loads:
+        had = before.get(load.source, 0)
+        now = after.get(load.source, 0) + (changes[load.source].removed if load.source in changes else 0)
+        if not shrink_problem(had, now):
+            continue
+        files = ", ".join(name for name, _ in load.files) or f"no {entity} input"
+        raise ShrinkError(
+            f"this run would leave {now:,} of the {had:,} rows the {load.source} source has in "
+            f"{months} (read from: {files}). Nothing was written. Fix: check the export (empty, cut short, "
+            f"only a header, or a folder where the file should be?) and run again; if the source really is that "
+            f"much smaller now, run with `crm-roi run --allow-shrink`, or in the Dagster UI materialize with the "
+            f"run config `allow_shrink: true` for crm/{entity}."
+        )
 
 
 staging_assets = [build_staging_asset(entity) for entity in ENTITIES]

@@ -25,6 +25,7 @@ from dagster import (
 )
 
 from crm_roi_pipeline.errors import CrmRoiError
+from crm_roi_pipeline.markdown import md_table
 from crm_roi_pipeline.metrics import compute
 from crm_roi_pipeline.operations import DUCKDB_POOL
 from crm_roi_pipeline.metrics.windows import add_months, is_complete
@@ -38,12 +39,6 @@ NEIGHBOUR_RATIO = 0.5
 NEIGHBOURS = 3
 MIN_NEIGHBOUR_VOLUME = 5
 THIN_PRE_RATIO = 0.5
-
-
-def _md(header: list[str], rows: list[tuple]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 @dataclass(frozen=True)
@@ -88,7 +83,7 @@ def _as_asset_check(spec: SqlCheck) -> AssetChecksDefinition:
             header, examples = spec.examples(conn) if count else ([], [])  # examples only when there are some
         metadata = {"count": MetadataValue.int(count)}
         if count:
-            metadata["examples"] = MetadataValue.md(_md(header, examples))
+            metadata["examples"] = MetadataValue.md(md_table(header, examples))
             metadata["what_it_does_to_the_figures"] = MetadataValue.text(spec.effect)
             metadata["fix"] = MetadataValue.text(spec.fix)
         return AssetCheckResult(passed=count == 0, severity=spec.severity, metadata=metadata,
@@ -192,7 +187,7 @@ def completeness_result(counts: dict, windows) -> AssetCheckResult:
     problems, thin_pre = [], False
     if flagged:
         problems.append(f"{len(flagged)} month(s) far below their neighbours: " + ", ".join(f[0] for f in flagged[:12]))
-        metadata["flagged_months"] = MetadataValue.md(_md(["month", "records", "neighbours' median"], flagged))
+        metadata["flagged_months"] = MetadataValue.md(md_table(["month", "records", "neighbours' median"], flagged))
     if windows.n:
         pre = sum(counts.get(add_months(windows.pre[0], i), 0) for i in range(windows.n)) / windows.n
         post = sum(counts.get(add_months(windows.post[0], i), 0) for i in range(windows.n)) / windows.n
@@ -203,7 +198,7 @@ def completeness_result(counts: dict, windows) -> AssetCheckResult:
             problems.append(f"the pre window has {pre:,.1f} records per month against {post:,.1f} after adoption")
     metadata["problems"] = MetadataValue.int(len(flagged) + thin_pre)  # months far below, and a thin pre window
     recent = [(f"{m:%Y-%m}", v) for m, v in zip(months, series)][-24:]
-    metadata["records_per_month"] = MetadataValue.md(_md(["month", "records"], recent))
+    metadata["records_per_month"] = MetadataValue.md(md_table(["month", "records"], recent))
     return AssetCheckResult(
         passed=not problems,
         severity=AssetCheckSeverity.WARN,
@@ -243,6 +238,8 @@ SQL_CHECKS: list[SqlCheck] = [
         effect="Its revenue is in no month's figures and it acquires no customer.",
         fix="fill in the close date in the CRM or the export.",
     ),
+    # Whatever the gap: years usually mean CreatedDate is the date the data was loaded into the CRM, and the
+    # deal's close date and revenue still stand (see transform._deal_contradictions for why it is not rejected).
     SqlCheck(
         "deals", "closed_after_created",
         "Deals close on or after the day they were created.",

@@ -34,6 +34,17 @@ BUILTIN_DEAL_TYPES = {
 }
 _HAS_RATE = {"deals": "coalesce(closed_at_, created_at)", "spend": "month"}
 
+# Bounds on values no CRM record has: beyond them a value is a placeholder or a typo, and staged it would
+# make every figure it enters wrong (a date would make the monthly series run for millennia).
+# Dates: none before 1970 (0001-01-01 and 1900-01-01 are how systems write "no date") and none more than
+# a year after the day of the run (9999-12-31 likewise; a year is room for clocks and time zones, and for
+# a close date keyed a little ahead, not for a placeholder).
+EARLIEST_DATE = dt.date(1970, 1, 1)
+# Numbers (amounts, durations): at most 1e15 in magnitude, a thousand trillion, above any real deal or
+# spend line even in currencies of small units (a billion-dollar deal is 2.5e13 in VND), and far below
+# where sums of such values lose their cents.
+MAX_MAGNITUDE = "1e15"  # as SQL and as the reasons say it
+
 
 @cache
 def sql_file(name: str) -> str:
@@ -45,7 +56,8 @@ def _lit(value: str) -> str:
 
 
 def _quoted(col: str) -> str:
-    return f"'''' || {col} || ''''"
+    # A NUL byte is shown as \0: in the reason itself it would cut the text short in many readers.
+    return f"'''' || replace({col}, chr(0), '\\0') || ''''"
 
 
 def load_deal_types(conn: duckdb.DuckDBPyConnection, assumptions: Assumptions) -> None:
@@ -54,16 +66,35 @@ def load_deal_types(conn: duckdb.DuckDBPyConnection, assumptions: Assumptions) -
     conn.executemany("INSERT INTO _deal_type_map VALUES (?, ?)", list(mapping.items()))
 
 
-def _problems(entity: str, history_start: dt.date, last_month: dt.date) -> list[tuple[str, str]]:
+def today_utc() -> dt.date:
+    return dt.datetime.now(dt.timezone.utc).date()
+
+
+def latest_date(run_day: dt.date) -> dt.date:
+    """The last day a date may fall on: a year after the day of the run (29 February runs to 28 February)."""
+    try:
+        return run_day.replace(year=run_day.year + 1)
+    except ValueError:
+        return run_day.replace(year=run_day.year + 1, day=28)
+
+
+def _problems(
+    entity: str, history_start: dt.date, last_month: dt.date, run_day: dt.date | None = None
+) -> list[tuple[str, str]]:
     """(condition, reason) of every problem a row of `entity` can have, as SQL on a typed row."""
     kinds = fields_of(entity)
     id_field = ID_FIELD[entity]
     month_field = MONTH_FIELD[entity]
+    latest = latest_date(run_day or today_utc())
     problems = []
     if entity != "spend":
         problems.append((f"{id_field} IS NULL", f"'no {id_field}'"))
     problems.append(("is_deleted", "'deleted in the source (IsDeleted is true)'"))
     for name, kind in kinds.items():
+        if kind in ("id", "text"):
+            # A NUL byte is no character of any id or name: an id holding one does not match the same
+            # record elsewhere, and many readers of crm.* cut the text short at it.
+            problems.append((f"contains({name}, chr(0))", f"'{name} ' || {_quoted(name)} || ' holds a NUL byte'"))
         if kind not in _KIND_WORDS:
             continue
         txt = f"{name}__txt"
@@ -71,6 +102,13 @@ def _problems(entity: str, history_start: dt.date, last_month: dt.date) -> list[
         if kind == "timestamp":
             problem += " || coalesce(' (date_format ' || _date_format || ' from the mapping file)', '')"
         problems.append((f"{name} IS NULL AND {txt} IS NOT NULL", problem))
+        if kind == "number":
+            problems.append((
+                f"abs({name}) > {MAX_MAGNITUDE}",
+                f"'{name} ' || {_quoted(txt)} || ' is beyond ±{MAX_MAGNITUDE} (a placeholder or a typo?)'",
+            ))
+        if kind == "timestamp":
+            problems += _date_bounds(entity, name, month_field, history_start, latest)
     problems.append((f"{month_field} IS NULL AND {month_field}__txt IS NULL", f"'no {month_field}'"))
     problems.append((
         f"_month < DATE '{history_start}'",
@@ -85,6 +123,15 @@ def _problems(entity: str, history_start: dt.date, last_month: dt.date) -> list[
             "amount IS NOT NULL AND _rate IS NULL",
             "'no fx rate for ' || currency_ || ' in ' || strftime(_fx_month, '%Y-%m') || ' (add it to fx_rates.csv)'",
         ))
+        # An amount within the bound can leave it at an absurd rate (fx_rates.csv is only checked for
+        # positive rates); an amount beyond the bound has its own reason above.
+        problems.append((
+            f"abs(amount) <= {MAX_MAGNITUDE} AND abs(amount * _rate) > {MAX_MAGNITUDE}",
+            f"'amount ' || {_quoted('amount__txt')} || ' ' || currency_ || ' at the rate ' || _rate "
+            f"|| ' is beyond ±{MAX_MAGNITUDE} in the reporting currency (a wrong rate in fx_rates.csv?)'",
+        ))
+    if entity == "deals":
+        problems += _deal_contradictions()
     if entity == "spend":
         problems.append(("amount IS NULL AND amount__txt IS NULL", "'no amount'"))
         problems.append(("category_ IS NULL", "'no category (marketing or sales)'"))
@@ -95,10 +142,55 @@ def _problems(entity: str, history_start: dt.date, last_month: dt.date) -> list[
     return problems
 
 
-def _reason_sql(entity: str, history_start: dt.date, last_month: dt.date) -> str:
+def _date_bounds(
+    entity: str, name: str, month_field: str, history_start: dt.date, latest: dt.date
+) -> list[tuple[str, str]]:
+    """The bounds on a date field (see EARLIEST_DATE). The partition date has stricter ones of its own
+    (CRM_ROI_HISTORY_START, the current month), so it only gets 1970 when the history starts earlier."""
+    # An open deal's closed_at is its expected close date, which is not staged (closed_at is NULL while
+    # open): a far-off or placeholder expectation loses nothing, so only a closed deal's closed_at is bounded.
+    value = "closed_at_" if (entity, name) == ("deals", "closed_at") else name
+    txt = _quoted(f"{name}__txt")
+    problems = []
+    if name != month_field or history_start < EARLIEST_DATE:
+        problems.append((
+            f"{value} < DATE '{EARLIEST_DATE}'",
+            f"'{name} ' || {txt} || ' is before {EARLIEST_DATE.year} (a placeholder for no date?)'",
+        ))
+    if name != month_field:
+        problems.append((
+            f"{value} >= DATE '{latest + dt.timedelta(days=1)}'",
+            f"'{name} ' || {txt} || ' is more than a year after the day of the run (after {latest})'",
+        ))
+    return problems
+
+
+def _deal_contradictions() -> list[tuple[str, str]]:
+    """Deals whose fields say two things; staged, they would count as won on one field's word.
+
+    Only what the input wrote is compared. An empty is_closed beside is_won true is how report exports
+    write flags (1 or nothing) and stays a won deal; is_won true on a stage the stage map classes as open is
+    no contradiction either, since a custom pipeline's won stage is "open" to a map that does not list it.
+
+    A deal closed before it was created, even by years, is not rejected: real orgs hold such deals when data
+    was loaded into the CRM and CreatedDate is the load date (salesforce_in_powerbi in the fixtures: 18 of 36
+    opportunities created 2026, closed 2024). Their closed_at, which places the won revenue, is right;
+    rejecting them would empty the pre window of its revenue and fake a lift. The closed_after_created WARN
+    check lists them, and the contract's fix is a mapping override of created_at."""
+    is_won = _quoted("coalesce(is_won__txt, 'true')")
+    return [
+        ("is_won AND _stage_class = 'lost'", f"'is_won ' || {is_won} || ' but stage ' || {_quoted('stage')} || ' is lost'"),
+        (
+            "is_won AND NOT is_closed AND is_closed__txt IS NOT NULL",
+            f"'is_won ' || {is_won} || ' but is_closed ' || {_quoted('is_closed__txt')}",
+        ),
+    ]
+
+
+def _reason_sql(entity: str, history_start: dt.date, last_month: dt.date, run_day: dt.date | None = None) -> str:
     """A row's reasons, '; '-separated, or NULL. The reasons are only spelled out for a row that has one:
     one test of all the conditions costs far less than building a string from each for millions of rows."""
-    problems = _problems(entity, history_start, last_month)
+    problems = _problems(entity, history_start, last_month, run_day)
     any_problem = " OR ".join(f"({condition})" for condition, _ in problems)
     reasons = ",\n                ".join(f"CASE WHEN {condition} THEN {reason} END" for condition, reason in problems)
     return f"CASE WHEN {any_problem} THEN nullif(concat_ws('; ',\n                {reasons}), '') END"
@@ -113,12 +205,14 @@ def build_staged(
     reporting_currency: str,
     history_start: dt.date,
     last_month: dt.date,
+    run_day: dt.date | None = None,
 ) -> None:
     """Create `staged_table`: the columns of `crm.<entity>` plus `_month`, `_reason`, provenance and, for rows
     that may be rejected, `_raw` (the input's values as JSON).
 
     Only what the writes need is kept: the raw text of every field beside its typed value made this table four
-    times wider, and building it cost more than typing the values."""
+    times wider, and building it cost more than typing the values. Dates are bounded by the day of the run,
+    `run_day` (default today in UTC): see EARLIEST_DATE."""
     ccy = _lit(reporting_currency)
     derive = sql_file(f"derive_{entity}.sql").format(raw=raw_table, reporting_currency=ccy)
     month_field = MONTH_FIELD[entity]
@@ -154,7 +248,7 @@ def build_staged(
             ),
             rated AS ({rate_cte}),
             checked AS (
-                SELECT *, {_reason_sql(entity, history_start, last_month)} AS _problem
+                SELECT *, {_reason_sql(entity, history_start, last_month, run_day)} AS _problem
                 FROM rated
             )
             SELECT {final_columns(entity)},

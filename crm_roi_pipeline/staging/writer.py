@@ -48,7 +48,7 @@ def _next_month(day: dt.date) -> dt.date:
     return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
-def _month_predicate(entity: str, first: dt.date, last: dt.date, alias: str = "") -> str:
+def month_predicate(entity: str, first: dt.date, last: dt.date, alias: str = "") -> str:
     column = f"{alias}{MONTH_FIELD[entity]}"
     if entity == "spend":
         return f"{column} BETWEEN DATE '{first}' AND DATE '{last}'"
@@ -122,7 +122,7 @@ def replace_months(
     scope = reject_scope("_month")
     result = WriteResult()
     result.deleted = conn.execute(
-        f"DELETE FROM {target} WHERE loaded_from = ? AND {_month_predicate(entity, first_month, last_month)}",
+        f"DELETE FROM {target} WHERE loaded_from = ? AND {month_predicate(entity, first_month, last_month)}",
         [loaded_from],
     ).fetchone()[0]
     conn.execute(

@@ -20,6 +20,7 @@ from hubspot import HubSpot
 from hubspot.crm.associations.v4 import BatchInputPublicFetchAssociationsBatchRequest, PublicFetchAssociationsBatchRequest
 from hubspot.crm.objects import BatchReadInputSimplePublicObjectId, Filter, FilterGroup, PublicObjectSearchRequest
 from hubspot.crm.objects import SimplePublicObjectId
+import urllib3
 from urllib3.util.retry import Retry
 
 from crm_roi_pipeline.errors import CrmRoiError, SettingsError
@@ -29,6 +30,16 @@ log = logging.getLogger("crm_roi.hubspot")
 _LAST_SEARCH: dict[int, float] = {}
 _SEARCH_LOCK = threading.Lock()
 _RECENT_CALLS: dict[int, collections.deque] = {}
+
+
+def _network_reason(exc: BaseException) -> str:
+    """The innermost cause of a network failure in a few words (e.g. "ConnectionRefusedError: [Errno 111]
+    Connection refused"), never the request's headers or URL query."""
+    inner = getattr(exc, "reason", None) or exc
+    while isinstance(inner, urllib3.exceptions.HTTPError) and getattr(inner, "reason", None) is not None:
+        inner = inner.reason
+    text = str(inner).split(": ", 1)[-1] if isinstance(inner, urllib3.exceptions.HTTPError) else str(inner)
+    return f"{type(inner).__name__}: {text[:160]}"
 
 
 def _counting_retry(counter: list[int], **kwargs) -> Retry:
@@ -127,6 +138,13 @@ class HubSpotClient:
                 ) from None
             if status is not None:
                 raise CrmRoiError(f"HubSpot answered {status} while reading {what}: {str(getattr(exc, 'body', ''))[:300]}") from None
+            if isinstance(exc, (urllib3.exceptions.HTTPError, OSError)):
+                # Connection refused, DNS, TLS or a timeout, after urllib3's retries: say where and what to check.
+                raise CrmRoiError(
+                    f"Cannot reach HubSpot at {self.base_url} (HUBSPOT_BASE_URL) while reading {what}: "
+                    f"{_network_reason(exc)}. Check the network or proxy from this machine, and that HUBSPOT_BASE_URL "
+                    "is https://api.hubapi.com (the default) unless you mean another host."
+                ) from None
             raise
 
     def _space_search(self) -> None:

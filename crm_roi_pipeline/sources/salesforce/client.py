@@ -124,7 +124,11 @@ class SalesforceClient:
         try:
             response = self._retrying(lambda: self._post_token(url, data))
         except requests.RequestException as exc:
-            raise CrmRoiError(f"Cannot reach Salesforce at {c.login_url} (SALESFORCE_LOGIN_URL): {type(exc).__name__}.") from None
+            raise CrmRoiError(
+                f"Cannot reach Salesforce at {c.login_url} (SALESFORCE_LOGIN_URL): {type(exc).__name__}. Check the "
+                "network or proxy from this machine, and the URL: https://login.salesforce.com, "
+                "https://test.salesforce.com for a sandbox, or your My Domain URL."
+            ) from None
         if response.status_code != 200:
             try:
                 body = response.json()
@@ -187,10 +191,18 @@ class SalesforceClient:
             return fn(self.sf)
 
         try:
-            return self._retrying(attempt)
-        except SalesforceExpiredSession as exc:
-            self._refresh(exc)
-            return self._retrying(attempt)
+            try:
+                return self._retrying(attempt)
+            except SalesforceExpiredSession as exc:
+                self._refresh(exc)
+                return self._retrying(attempt)
+        except requests.RequestException as exc:
+            # Refused, DNS, TLS or timeouts that outlasted the retries: where, and what to check.
+            raise CrmRoiError(
+                f"Cannot reach Salesforce at {self.sf.base_url.split('/services/')[0]} (the instance the login at "
+                f"SALESFORCE_LOGIN_URL returned) after {self.retries} attempts: {type(exc).__name__}. Check the "
+                "network or proxy from this machine; rerun once it answers (staged data is unchanged)."
+            ) from None
 
     @property
     def api_usage(self) -> str | None:

@@ -9,13 +9,17 @@ CREATE OR REPLACE TEMP MACRO crm_bool(x) AS
     END;
 
 -- Numbers; "1,234.50" thousands groups and a leading currency sign are accepted, a decimal comma is not
--- (it would silently multiply by 100).
+-- (it would silently multiply by 100). DuckDB's cast also reads things no spreadsheet means as a number:
+-- NaN, inf and Infinity, 1e309 (read as inf), and digits grouped by underscores as in code ("1_000"). Those
+-- are NULL here, so they are rejected as unreadable with the value quoted, instead of turning a sum into NaN.
+CREATE OR REPLACE TEMP MACRO crm_finite(v) AS CASE WHEN isfinite(v) THEN v END;
 CREATE OR REPLACE TEMP MACRO crm_number(x) AS
-    TRY_CAST(
-        CASE WHEN regexp_full_match(x, '[$€£]?\s*-?\d{1,3}(,\d{3})+(\.\d+)?')
+    crm_finite(TRY_CAST(
+        CASE WHEN contains(x, '_') THEN NULL
+             WHEN regexp_full_match(x, '[$€£]?\s*-?\d{1,3}(,\d{3})+(\.\d+)?')
              THEN replace(x, ',', '') ELSE x END
         .regexp_replace('^[$€£]\s*', '')
-        AS DOUBLE);
+        AS DOUBLE));
 
 -- A value as a file wrote it: surrounding spaces (any Unicode space, as trim removes) dropped, empty as NULL.
 -- trim is only called where it can change something: a value that is empty, starts or ends with a space,
