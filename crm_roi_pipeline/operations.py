@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
+
+from crm_roi_pipeline.errors import CrmRoiError
 from dagster import FreshnessPolicy
 
 DUCKDB_POOL = "crm_roi_duckdb"
@@ -28,8 +30,12 @@ def publish_parquet(conn: duckdb.DuckDBPyConnection, table: str, folder: Path) -
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{table.replace('.', '_')}.parquet"
     partial = target.with_suffix(".parquet.partial")
-    conn.execute(f"COPY {table} TO '{partial}' (FORMAT parquet)")
-    partial.replace(target)
+    try:
+        conn.execute(f"COPY {table} TO '{partial}' (FORMAT parquet)")
+        partial.replace(target)
+    except BaseException:
+        partial.unlink(missing_ok=True)  # a full disk leaves the last copy, and no half file beside it
+        raise
     return target
 
 
@@ -51,6 +57,13 @@ def replace_file(path: Path, content: bytes | str | Callable[[Path], object]) ->
         with open(partial, "rb") as written:  # on disk before the rename, so a power cut cannot empty it
             os.fsync(written.fileno())
         os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        raise CrmRoiError(
+            f"{path}: cannot be written ({exc.strerror or exc}); the previous one is kept as it was. Fix: free "
+            "space on that disk or give this user write access to the folder (CRM_ROI_REPORTS_DIR moves the "
+            "reports), then rerun."
+        ) from None
     except BaseException:
         partial.unlink(missing_ok=True)
         raise

@@ -14,6 +14,7 @@ from dagster import DagsterInstance, materialize
 from crm_roi_pipeline.metrics.assets import metrics_assets
 from crm_roi_pipeline.metrics.uplift_assets import COUNTERFACTUAL_CHART, PLACEBO_CHART, uplift_assets
 from crm_roi_pipeline.metrics.windows import add_months
+from crm_roi_pipeline.errors import CrmRoiError
 from crm_roi_pipeline.operations import replace_file
 from crm_roi_pipeline.resources import Reports, Warehouse
 from crm_roi_pipeline.roi.assets import REPORT_FILE, roi_assets
@@ -137,7 +138,8 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_partial_one(tmp_path):
         assert chart.read_bytes() == b"old chart"  # the old chart is still there while the new one is written
         raise OSError(28, "No space left on device")
 
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(CrmRoiError, match=r"metrics_monthly.png: cannot be written \(No space left on device\); the "
+                       r"previous one is kept as it was. Fix: free space"):
         replace_file(chart, half_then_disk_full)
     assert chart.read_bytes() == b"old chart"
     assert [p.name for p in tmp_path.iterdir()] == ["metrics_monthly.png"]
