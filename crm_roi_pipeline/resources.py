@@ -113,6 +113,38 @@ def database_problem(exc: BaseException, path: Path, memory_limit: str) -> CrmRo
     return None
 
 
+GROWTH_WORTH_COMPACTING = 4 * 1024 * 1024  # below this, copying the file back costs more than it returns
+
+
+def shrink_back(path: Path, size_before: int) -> None:
+    """After a failed run: when the file grew, copy its (rolled-back, unchanged) contents into a new file and
+    rename that over it. DuckDB writes a large uncommitted insert straight into the file and never truncates
+    the file when the transaction rolls back, so without this a run that failed on a full disk would leave
+    the file filling the disk and the next run would fail too. Best effort: if the copy itself fails (the
+    disk is still full), the file stays as it is, intact, and its free blocks are reused by the next run."""
+    try:
+        grown = path.stat().st_size - size_before
+    except OSError:
+        return
+    if grown <= max(GROWTH_WORTH_COMPACTING, size_before // 10):
+        return
+    partial = path.with_name(f".{path.name}.compact")
+    try:
+        partial.unlink(missing_ok=True)
+        with duckdb.connect() as conn:
+            conn.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS src (READ_ONLY)")
+            conn.execute(f"ATTACH '{str(partial).replace(chr(39), chr(39) * 2)}' AS dst")
+            conn.execute("COPY FROM DATABASE src TO dst")
+        if partial.stat().st_size < path.stat().st_size:
+            with open(partial, "rb") as written:
+                os.fsync(written.fileno())
+            os.replace(partial, path)
+    except (duckdb.Error, OSError):
+        pass  # the original file is untouched; see the docstring
+    finally:
+        partial.unlink(missing_ok=True)
+
+
 def beside_database(database: Path, kind: str) -> Path:
     """`<db dir>/<db file stem>_<kind>/`: a folder that belongs to one database file."""
     return database.parent / f"{database.stem}_{kind}"
@@ -163,18 +195,24 @@ class Warehouse(DuckDBResource):
                 "temp_directory": str(path) + ".tmp",
                 **self.connection_config,
             }
+            size_before = path.stat().st_size if path.exists() else 0
             try:
-                with _attached(config, path) as conn:
-                    conn.execute("SET TimeZone = 'UTC'")
-                    conn.execute((_SQL_DIR / "macros.sql").read_text())
-                    conn.execute((_SQL_DIR / "schema.sql").read_text())
-                    yield conn
-            except (duckdb.IOException, duckdb.PermissionException, duckdb.OutOfMemoryException,
-                    duckdb.ParserException, duckdb.InvalidInputException, OSError) as exc:
-                problem = database_problem(exc, path, self.memory_limit)
-                if problem is None:
-                    raise
-                raise problem from None
+                try:
+                    with _attached(config, path) as conn:
+                        conn.execute("SET TimeZone = 'UTC'")
+                        conn.execute((_SQL_DIR / "macros.sql").read_text())
+                        conn.execute((_SQL_DIR / "schema.sql").read_text())
+                        yield conn
+                except (duckdb.IOException, duckdb.PermissionException, duckdb.OutOfMemoryException,
+                        duckdb.ParserException, duckdb.InvalidInputException, OSError) as exc:
+                    problem = database_problem(exc, path, self.memory_limit)
+                    if problem is None:
+                        raise
+                    raise problem from None
+            except BaseException:
+                # Still under the lock, with the file detached: give back what the failed run grew it by.
+                shrink_back(path, size_before)
+                raise
         finally:
             lock.release()
 

@@ -108,12 +108,14 @@ def test_a_full_disk_says_free_space_and_keeps_the_staged_rows(project):
         march = DEALS + "D3,true,true,300,2024-03-05T09:00:00Z,2024-03-06T09:00:00Z,Web\n"
         project.write("deals.csv", march)
         assert _stage(project, resources).success  # March only: D3
+        size = (disk / "crm.duckdb").stat().st_size
         # 300,000 more March deals: far more than the 4 MB disk holds once typed and staged.
         rows = "".join(f"X{i},true,true,{i},2024-03-01T09:00:00Z,2024-03-02T09:00:00Z,Web{i % 97}\n" for i in range(300_000))
         (project.csv_dir / "deals.csv").write_text(march + rows)
         message = failure_message(_stage(project, resources))
         assert "the disk is full" in message and "Nothing of this run was written" in message
         assert "free space on that disk" in message
+        assert (disk / "crm.duckdb").stat().st_size <= size
         with duckdb.connect() as conn:
             conn.execute(f"ATTACH '{disk / 'crm.duckdb'}' AS w (READ_ONLY)")
             assert conn.execute("SELECT deal_id FROM w.crm.deals").fetchall() == [("D3",)]
@@ -132,3 +134,22 @@ def test_names_from_the_data_cannot_break_the_uis_tables(project):
     lines = table.splitlines()
     assert all(line.replace("\\|", "").count("|") == 8 for line in lines)  # 7 cells: 8 unescaped pipes
     assert any("Paid \\| \\*ads\\* Q2" in line for line in lines)
+
+
+def test_a_failed_write_leaves_the_file_no_larger_and_its_data_as_they_were(project):
+    project.write("deals.csv", DEALS)
+    project.stage(first="2023-01-01", last="2024-12-01", entities=["deals"])
+    size = project.db_path.stat().st_size
+    warehouse = Warehouse(database=str(project.db_path))
+    with pytest.raises(RuntimeError, match="fails after writing"):
+        with warehouse.get_connection() as conn:
+            conn.execute("BEGIN TRANSACTION")
+            # Three million rows: DuckDB writes them into the file before the commit that never comes.
+            conn.execute("INSERT INTO crm.rejects (entity, loaded_from, reason) SELECT 'deals', 'csv', md5(range::VARCHAR) FROM range(3000000)")
+            raise RuntimeError("fails after writing")
+    assert project.db_path.stat().st_size <= size
+    assert project.query("SELECT deal_id FROM crm.deals ORDER BY 1") == [("D1",), ("D2",)]
+    assert project.query("SELECT count(*) FROM crm.rejects") == [(0,)]
+    # The compacted file is a whole database: the next run stages into it as before.
+    project.stage(first="2023-01-01", last="2024-12-01", entities=["deals"])
+    assert project.query("SELECT count(*) FROM crm.deals") == [(2,)]

@@ -127,7 +127,8 @@ def test_the_uplift_asset_shows_the_verdict_and_its_charts(ui, page):
     _open(page, f"{ui['url']}/assets/metrics/uplift", "verdict")
     # The verdict of metrics.uplift as the analyst reads it, and the estimates table beside it.
     page.get_by_text(verdict, exact=True).first.wait_for()
-    page.get_by_text("its", exact=True).first.wait_for()
+    page.get_by_text("interrupted time series", exact=True).first.wait_for()
+    page.get_by_text("second opinion (Bayesian structural time series)", exact=True).first.wait_for()
     page.screenshot(path=str(OUTPUT / "metrics_uplift.png"))
     # The counterfactual chart is drawn in the UI (a long markdown value opens in a dialog), not just linked.
     row = page.locator("tr", has=page.get_by_text("counterfactual_chart", exact=True))

@@ -43,13 +43,17 @@ class Headline:
         return out
 
     def markdown(self) -> str:
+        """The UI's `headline` entry. Dagster shows markdown inline only under 1,000 characters (longer, it
+        hides it behind "[Show Markdown]"), so this keeps what a reader must see at once: the lead, the
+        figures, the verdict, the second opinion, the before/after when the verdict is unclear, and the
+        warnings. The method and the placebo sentence are in `headline_text` beside it, with every line."""
         out = [f"**{self.lead}**", ""] if self.lead else []
         out += ["| " + " | ".join(label for label, _, _ in self.figures) + " |",
                 "|" + "---|" * len(self.figures),
                 "| " + " | ".join(f"**{value}**" for _, value, _ in self.figures) + " |",
                 "| " + " | ".join(span for _, _, span in self.figures) + " |", "",
-                self.method, "", f"**{self.verdict}**"]
-        for extra in (self.naive, self.second_opinion, self.placebo, *self.warnings):
+                f"**{self.verdict}**"]
+        for extra in (self.naive, self.second_opinion, *self.warnings):
             if extra:
                 out += ["", extra]
         return "\n".join(out)
