@@ -188,6 +188,8 @@ class Warehouse(DuckDBResource):
             raise CrmRoiError(
                 f"{path}: another run held the database for more than {self.lock_timeout_seconds:.0f}s; try again later."
             ) from None
+        except OSError as exc:  # the lock file beside the database cannot be created: a read-only folder
+            raise database_problem(exc, path, self.memory_limit) or exc from None
         try:
             config = {
                 "custom_user_agent": "crm_roi_pipeline",

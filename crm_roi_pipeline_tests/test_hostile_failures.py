@@ -153,3 +153,16 @@ def test_a_failed_write_leaves_the_file_no_larger_and_its_data_as_they_were(proj
     # The compacted file is a whole database: the next run stages into it as before.
     project.stage(first="2023-01-01", last="2024-12-01", entities=["deals"])
     assert project.query("SELECT count(*) FROM crm.deals") == [(2,)]
+
+
+def test_a_read_only_database_says_who_needs_write_access(project):
+    with _small_disk(project.root / "disk", "4m") as disk:
+        resources = {**project.resources(), "warehouse": Warehouse(database=str(disk / "crm.duckdb"))}
+        project.write("deals.csv", DEALS)
+        assert _stage(project, resources).success
+        # Read-only for everyone, root included: the file system itself.
+        if subprocess.run(["mount", "-o", "remount,ro", str(disk)], capture_output=True).returncode != 0:
+            pytest.skip("cannot remount the tmpfs read-only here")
+        message = failure_message(_stage(project, resources))
+        assert "cannot write it or its folder" in message and "Read-only file system" in message
+        assert "give the user running the pipeline write access" in message
