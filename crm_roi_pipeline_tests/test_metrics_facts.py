@@ -50,3 +50,30 @@ def test_facts_are_published_and_a_stale_copy_is_never_read(project):
     with project.connect() as conn:
         assert compute.facts_are_current(conn)
     assert project.query("SELECT count(*) FROM metrics.fact_deals") == [(4,)]
+
+
+def test_a_restage_that_changes_an_amount_but_no_count_makes_the_facts_stale(project):
+    project.assumptions.write_text(HISTORY_ASSUMPTIONS.format(method="before_after", extra=""))
+    project.write("deals.csv", DEALS)
+    project.stage(first="2022-01-01", last="2025-01-01")
+    _materialize(project, [metrics_facts, metrics_adoption])
+    assert _won_revenue(project) == (pytest.approx(100), pytest.approx(200))
+    # The post-window won deal of 2,400 becomes 3,600: the same rows, one amount changed.
+    assert "2400" in DEALS
+    project.write("deals.csv", DEALS.replace("2400", "3600"))
+    project.stage(first="2022-01-01", last="2025-01-01")
+    with project.connect() as conn:
+        assert not compute.facts_are_current(conn)
+    _materialize(project, [metrics_adoption])  # alone, as an analyst might: it reads crm.* as it is now
+    assert _won_revenue(project) == (pytest.approx(100), pytest.approx(300))
+
+
+def test_a_staging_run_that_fails_leaves_the_facts_current(project):
+    project.assumptions.write_text(HISTORY_ASSUMPTIONS.format(method="before_after", extra=""))
+    project.write("deals.csv", DEALS)
+    project.stage(first="2022-01-01", last="2025-01-01")
+    _materialize(project, [metrics_facts])
+    project.write("deals.csv", "deal_id,is_closed,is_won,amount,created_at,closed_at\n")  # refused: shrink guard
+    assert not project.stage(first="2022-01-01", last="2025-01-01", entities=["deals"], raise_on_error=False).success
+    with project.connect() as conn:
+        assert compute.facts_are_current(conn)

@@ -62,28 +62,43 @@ FACTS_SCHEMA = "metrics"
 FACT_TABLES = ("deals", "leads", "activities", "spend")
 
 
+def staged_stamp(conn: duckdb.DuckDBPyConnection) -> str:
+    """What the staged tables were last written by: each staging write comments its crm.* table with its run
+    and time (`staging.assets.stamp_staged`) in the same transaction, so the stamp changes with every write,
+    whatever it changed, and never with a write that rolled back."""
+    return conn.execute(
+        "SELECT string_agg(table_name || '=' || coalesce(comment, ''), '; ' ORDER BY table_name) FROM duckdb_tables() "
+        "WHERE database_name = current_database() AND schema_name = 'crm' AND table_name IN ('deals', 'leads', "
+        "'activities', 'spend')"
+    ).fetchone()[0] or ""
+
+
 def build_facts(conn: duckdb.DuckDBPyConnection, temporary: bool = False) -> None:
     """Write the fact tables (metrics.fact_*) from crm.*: the metrics/facts asset, once per ingestion; or,
-    `temporary`, as TEMP tables of this connection only."""
+    `temporary`, as TEMP tables of this connection only. Published facts carry the staged tables' stamp
+    they were built from (as fact_deals' comment), which `facts_are_current` compares."""
     if temporary:
         create = "CREATE OR REPLACE TEMP TABLE "
     else:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {FACTS_SCHEMA}")
         create = f"CREATE OR REPLACE TABLE {FACTS_SCHEMA}."
     conn.execute(_sql("facts.sql").format(create=create))
+    if not temporary:
+        stamp = staged_stamp(conn).replace("'", "''")
+        conn.execute(f"COMMENT ON TABLE {FACTS_SCHEMA}.fact_deals IS 'built from: {stamp}'")
 
 
 def facts_are_current(conn: duckdb.DuckDBPyConnection) -> bool:
-    """The fact tables exist and hold as many deals, leads and activities as crm.* does now: a cheap guard
-    against reading facts an ingestion has since changed (Dagster's automation refreshes them after it)."""
+    """The fact tables exist and were built from the staged tables as they are now (the stamps match). Row
+    counts would not do: a restage that changes an amount but no count would leave old facts looking
+    current."""
     if not all(has_table(conn, FACTS_SCHEMA, f"fact_{t}") for t in FACT_TABLES):
         return False
-    return conn.execute(
-        f"""SELECT (SELECT count(*) FROM crm.deals) = (SELECT count(*) FROM {FACTS_SCHEMA}.fact_deals)
-               AND (SELECT count(*) FROM crm.leads) = (SELECT count(*) FROM {FACTS_SCHEMA}.fact_leads)
-               AND (SELECT count(*) FROM crm.activities) = (SELECT coalesce(sum(activities), 0) FROM {FACTS_SCHEMA}.fact_activities)
-               AND (SELECT count(*) FROM crm.spend) = (SELECT count(*) FROM {FACTS_SCHEMA}.fact_spend)"""
-    ).fetchone()[0]
+    built_from = conn.execute(
+        f"SELECT comment FROM duckdb_tables() WHERE database_name = current_database() AND schema_name = "
+        f"'{FACTS_SCHEMA}' AND table_name = 'fact_deals'"
+    ).fetchone()
+    return bool(built_from) and built_from[0] == f"built from: {staged_stamp(conn)}"
 
 
 def use_facts(conn: duckdb.DuckDBPyConnection, assumptions: Assumptions) -> bool:

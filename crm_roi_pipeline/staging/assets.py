@@ -224,6 +224,7 @@ def _stage_entity(
             if not allow_shrink:
                 # Raised inside the transaction: it rolls back, and the file keeps every row it had.
                 _refuse_shrinking(conn, entity, in_months, before, changes, loads, months)
+            stamp_staged(conn, entity, context.run.run_id)
         total_rows = conn.execute(f"SELECT count(*) FROM crm.{entity}").fetchone()[0]
 
     staged = sum(r.staged for r in results.values())
@@ -265,6 +266,13 @@ def _stage_entity(
             for key, value in source.usage().items():
                 metadata[key] = MetadataValue.int(value) if isinstance(value, int) else MetadataValue.text(value)
     return MaterializeResult(metadata=metadata)
+
+
+def stamp_staged(conn, entity: str, run_id: str) -> None:
+    """Comment crm.<entity> with this write's run and time, in its transaction: the metrics compare it with
+    the stamp their facts were built from (`metrics.compute.facts_are_current`)."""
+    written = dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds")
+    conn.execute(f"COMMENT ON TABLE crm.{entity} IS 'written by run {run_id} at {written}'")
 
 
 def _refuse_shrinking(conn, entity: str, in_months: str, before: dict[str, int], changes: dict[str, WriteResult],
