@@ -10,7 +10,7 @@ from dagster import AssetKey, Definitions, evaluate_automation_conditions, mater
 
 from crm_roi_pipeline.metrics.assets import metrics_assets
 from crm_roi_pipeline.metrics.uplift_assets import uplift_assets
-from crm_roi_pipeline.metrics.windows import add_months
+from crm_roi_pipeline.months import add_months
 from crm_roi_pipeline.resources import Reports
 from crm_roi_pipeline.roi.assets import roi_assets
 from crm_roi_pipeline.staging.assets import staging_assets

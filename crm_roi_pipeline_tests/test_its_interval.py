@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_roi_pipeline.metrics.windows import add_months
+from crm_roi_pipeline.months import add_months
 from crm_roi_pipeline.uplift.ar1_interval import ar1_bootstrap_t, ar1_correlation
 from crm_roi_pipeline.uplift.intervals import bootstrap_months_difference, mean_statistic
 from crm_roi_pipeline.uplift.its import ItsResult, before_after, fit_its

@@ -13,7 +13,7 @@ from dagster import DagsterInstance, materialize
 
 from crm_roi_pipeline.metrics.assets import metrics_assets
 from crm_roi_pipeline.metrics.uplift_assets import COUNTERFACTUAL_CHART, PLACEBO_CHART, uplift_assets
-from crm_roi_pipeline.metrics.windows import add_months
+from crm_roi_pipeline.months import add_months
 from crm_roi_pipeline.errors import CrmRoiError
 from crm_roi_pipeline.operations import replace_file
 from crm_roi_pipeline.resources import Reports, Warehouse

@@ -223,7 +223,7 @@ def _noisy_history(project, step: float, warn: bool) -> None:
     with a fixed wiggle (±150), plus `step` from 2024-01; `warn` adds a deal closed before it was created."""
     import datetime as dt
 
-    from crm_roi_pipeline.metrics.windows import add_months
+    from crm_roi_pipeline.months import add_months
 
     lines = ["deal_id,is_closed,is_won,amount,created_at,closed_at"]
     for i in range(36):

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from crm_roi_pipeline.metrics.lift import Estimate, agree, second_opinion_sentence
-from crm_roi_pipeline.metrics.windows import add_months
+from crm_roi_pipeline.months import add_months
 from crm_roi_pipeline.uplift.bsts import BstsResult, BstsUnavailable, fit_bsts
 
 START, PRE, POST = dt.date(2020, 1, 1), 48, 12

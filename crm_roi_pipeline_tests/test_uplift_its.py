@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_roi_pipeline.metrics.windows import add_months
+from crm_roi_pipeline.months import add_months
 from crm_roi_pipeline.uplift.its import ItsResult, ItsUnavailable, before_after, fit_its
 
 START = dt.date(2020, 1, 1)

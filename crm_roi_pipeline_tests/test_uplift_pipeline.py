@@ -15,7 +15,7 @@ from statsmodels.stats.proportion import confint_proportions_2indep
 from crm_roi_pipeline.metrics.assets import metrics_assets
 from crm_roi_pipeline.metrics.uplift_assets import uplift_assets
 from crm_roi_pipeline.metrics.labels import money
-from crm_roi_pipeline.metrics.windows import add_months
+from crm_roi_pipeline.months import add_months
 from crm_roi_pipeline.resources import Reports
 from crm_roi_pipeline.roi.assets import REPORT_FILE, roi_assets
 from crm_roi_pipeline_tests.conftest import HISTORY_ASSUMPTIONS as ASSUMPTIONS

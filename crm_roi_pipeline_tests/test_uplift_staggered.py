@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from crm_roi_pipeline.metrics.windows import add_months
+from crm_roi_pipeline.months import add_months
 from crm_roi_pipeline.uplift.staggered import (
     StaggeredResult,
     StaggeredUnavailable,

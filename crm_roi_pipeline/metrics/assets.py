@@ -23,7 +23,8 @@ from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_
 from crm_roi_pipeline.markdown import md_table
 from crm_roi_pipeline.metrics import compute, labels
 from crm_roi_pipeline.metrics.charts import fmt_month, monthly_chart, png_markdown
-from crm_roi_pipeline.metrics.windows import Windows, months_between
+from crm_roi_pipeline.metrics.windows import Windows
+from crm_roi_pipeline.months import months_between
 from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
 from crm_roi_pipeline.sources.fields import ENTITIES
 from crm_roi_pipeline.staging.checks import require_error_checks_pass

@@ -6,7 +6,8 @@ import base64
 import datetime as dt
 from pathlib import Path
 
-from crm_roi_pipeline.metrics.windows import Windows, add_months
+from crm_roi_pipeline.metrics.windows import Windows
+from crm_roi_pipeline.months import add_months
 from crm_roi_pipeline.operations import replace_file
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import duckdb
 
-from crm_roi_pipeline.metrics.windows import Windows, add_months, compute_windows, months_between
+from crm_roi_pipeline.metrics.windows import Windows, compute_windows
+from crm_roi_pipeline.months import add_months, months_between
 from crm_roi_pipeline.settings import Assumptions
 
 _SQL = Path(__file__).parent / "sql"

@@ -19,7 +19,8 @@ import pandas as pd
 
 from crm_roi_pipeline.metrics import lift
 from crm_roi_pipeline.metrics.compute import BASIS, FIGURES, _set_buckets, aggregate, window_buckets
-from crm_roi_pipeline.metrics.windows import Windows, add_months, months_between
+from crm_roi_pipeline.metrics.windows import Windows
+from crm_roi_pipeline.months import add_months, months_between
 from crm_roi_pipeline.settings import Assumptions
 from crm_roi_pipeline.uplift.intervals import (
     Interval,

@@ -19,7 +19,7 @@ from crm_roi_pipeline.uplift.bsts import METHOD as BSTS_METHOD
 from crm_roi_pipeline.uplift.bsts import BstsResult
 from crm_roi_pipeline.uplift.its import METHOD as ITS_METHOD
 from crm_roi_pipeline.uplift.its import ItsResult
-from crm_roi_pipeline.uplift.placebo import counterfactual_chart, placebo_chart
+from crm_roi_pipeline.metrics.uplift_charts import counterfactual_chart, placebo_chart
 from crm_roi_pipeline.uplift.staggered import StaggeredResult
 
 

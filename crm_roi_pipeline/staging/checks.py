@@ -28,7 +28,7 @@ from crm_roi_pipeline.errors import CrmRoiError
 from crm_roi_pipeline.markdown import md_table
 from crm_roi_pipeline.metrics import compute
 from crm_roi_pipeline.operations import DUCKDB_POOL
-from crm_roi_pipeline.metrics.windows import add_months, is_complete
+from crm_roi_pipeline.months import add_months, is_complete
 from crm_roi_pipeline.resources import AssumptionsFile, Warehouse
 from crm_roi_pipeline.sources.fields import ID_FIELD, MONTH_FIELD
 

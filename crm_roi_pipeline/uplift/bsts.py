@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from crm_roi_pipeline.metrics.windows import months_between
+from crm_roi_pipeline.months import months_between
 from crm_roi_pipeline.uplift.its import MIN_POST_MONTHS, period_bounds, prepare_series
 
 METHOD = "bsts_causalimpact"
