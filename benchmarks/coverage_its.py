@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
-from coverage_uplift import MONTHS, NOISE, STEP, noise, staggered_panel  # noqa: E402
+from coverage_uplift import MONTHS, NOISE, STEP, noise, print_table, staggered_panel  # noqa: E402
 from crm_roi_pipeline.metrics.lift import verdict_code  # noqa: E402
 from crm_roi_pipeline.uplift.bsts import BstsResult, fit_bsts  # noqa: E402
 from crm_roi_pipeline.uplift.its import ItsResult, before_after, fit_its  # noqa: E402
@@ -108,14 +108,6 @@ def share(hits: list[bool]) -> str:
     """A proportion with its Monte Carlo standard error."""
     p = float(np.mean(hits))
     return f"{p:.1%} ± {math.sqrt(p * (1 - p) / len(hits)):.1%}"
-
-
-def print_table(header: list[str], rows: list[list[str]]) -> None:
-    widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
-    print("  ".join("-" * w for w in widths))
-    for cells in rows:
-        print("  ".join(c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(cells, widths))))
 
 
 def main() -> None:

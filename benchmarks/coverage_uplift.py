@@ -129,13 +129,18 @@ def bench_staggered(simulations: int, seed: int) -> list[list[str]]:
     return rows
 
 
-def table(title: str, header: list[str], rows: list[list[str]], seconds: float) -> None:
+def print_table(header: list[str], rows: list[list[str]]) -> None:
+    """Columns padded to their widest cell: the first left-aligned, the figures right-aligned."""
     widths = [max(len(str(c)) for c in col) for col in zip(header, *rows)]
-    print(f"\n{title}  ({seconds:.1f} s)")
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
     print("  ".join("-" * w for w in widths))
     for row in rows:
         print("  ".join(c.ljust(w) if k == 0 else c.rjust(w) for k, (c, w) in enumerate(zip(row, widths))))
+
+
+def table(title: str, header: list[str], rows: list[list[str]], seconds: float) -> None:
+    print(f"\n{title}  ({seconds:.1f} s)")
+    print_table(header, rows)
 
 
 def main() -> None:

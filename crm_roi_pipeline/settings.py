@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from crm_roi_pipeline.errors import SettingsError, quote, read_yaml, shorten
+from crm_roi_pipeline.errors import SettingsError, quote, shorten
+from crm_roi_pipeline.user_files import read_yaml
 from crm_roi_pipeline.project import resolve_path
 
 SOURCES = ("csv", "salesforce", "hubspot")

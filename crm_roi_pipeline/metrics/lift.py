@@ -103,6 +103,13 @@ SECOND_OPINION = "CausalImpact's Bayesian structural time series"
 # How to read its figures, where a table shows them; whether it agrees is `second_opinion_sentence`'s.
 SECOND_OPINION_NOTE = ("local level, trend and month-of-year; p is the posterior probability of an effect of the other "
                        "sign, and the interval also counts each post month's own noise")
+
+
+def table_note(estimate: str, value: float | None, note: str | None) -> str:
+    """The note a table of the estimates shows beside metrics.uplift's row: the row's own note, except for a
+    computed second opinion, whose note is its agreement sentence (shown on its own) and whose table note
+    says how to read its figures."""
+    return SECOND_OPINION_NOTE if estimate == "second_opinion" and value is not None else note or ""
 _SIDE = {GAIN: "is entirely above zero", LOSS: "is entirely below zero", UNCLEAR: "includes zero"}
 _ALSO = {GAIN: "is also entirely above zero", LOSS: "is also entirely below zero", UNCLEAR: "also includes zero"}
 

@@ -186,8 +186,7 @@ def _estimates_table(rows: list[tuple], level: float, currency: str):
         TableRecord({"estimate": ESTIMATE_LABELS.get(estimate, estimate), "value": money(value),
                      "interval": "—" if low is None else f"{money(low)} to {money(high)}",
                      "p_value": "—" if p is None else f"{p:.3f}", "n": "" if n is None else f"{n}",
-                     # The second opinion's sentence is its own metadata entry; the table says how to read it.
-                     "note": lift.SECOND_OPINION_NOTE if estimate == "second_opinion" and value is not None else note or ""})
+                     "note": lift.table_note(estimate, value, note)})
         for estimate, value, low, high, p, n, _, note in rows if estimate != "verdict"
     ]
     return MetadataValue.table(records, TableSchema(columns=[TableColumn(k, "string", description=t) for k, t in columns]))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from crm_roi_pipeline.metrics import labels
 from crm_roi_pipeline.metrics.charts import pyplot, set_margins
-from crm_roi_pipeline.metrics.lift import METHOD_LABELS, SECOND_OPINION_NOTE
+from crm_roi_pipeline.metrics.lift import METHOD_LABELS, table_note
 from crm_roi_pipeline.metrics.uplift_assets import MIN_PLACEBO_CHART
 from crm_roi_pipeline.metrics.windows import Windows
 from crm_roi_pipeline.roi.headline import Headline, money, months, percent
@@ -139,12 +139,10 @@ def how_sure_html(model: RoiModel, evidence: Evidence, top: Headline) -> str:
         if key not in evidence.uplift:
             continue
         value, low, high, p, _, note = evidence.uplift[key]
-        if key == "second_opinion" and value is not None:
-            # Its sentence (agrees or not) is the paragraph under the table; here, how to read its figures.
-            note = SECOND_OPINION_NOTE
+        note = table_note(key, value, note)  # a second opinion's sentence is the paragraph under the table
         used = " ← used for the ROI" if model.lift and key == model.lift.method else ""
         rows.append([label + used, money(value), "—" if low is None else f"{money(low)} to {money(high)}",
-                     "—" if p is None else f"{p:.3f}", note or ""])
+                     "—" if p is None else f"{p:.3f}", note])
     lift = model.lift
     parts = [f'<p class="verdict">{html.escape(top.verdict)}</p>',
              f"<p>The ROI credits {html.escape(money(model.revenue_lift, ccy))} of won revenue a month to the CRM, "

@@ -19,7 +19,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from crm_roi_pipeline.errors import InputFileError, quote, read_yaml, shorten, undecodable, unicode_bom
+from crm_roi_pipeline.errors import InputFileError, quote, shorten
+from crm_roi_pipeline.user_files import read_yaml, undecodable, unicode_bom
 from crm_roi_pipeline.sources.fields import ENTITIES, FIELDS, REQUIRED, fields_of
 
 StageClass = Literal["won", "lost", "open"]
