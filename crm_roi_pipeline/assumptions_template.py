@@ -13,7 +13,7 @@ from crm_roi_pipeline.errors import CrmRoiError
 
 TEMPLATE = """\
 # Business assumptions for crm_roi_pipeline (CRM_ROI_ASSUMPTIONS), written by `crm-roi init`.
-# Every key is here with what it means; see "The assumptions file" in the README and docs/METRICS.md.
+# Every key is here with what it means; see "The assumptions file" in docs/settings.md, and docs/METRICS.md.
 # Fill in adoption_date (the run refuses to start until you do), then replace the EXAMPLE costs with yours
 # and check every other value. Dates are YYYY-MM-DD.
 

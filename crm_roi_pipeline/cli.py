@@ -131,12 +131,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
     from crm_roi_pipeline.resources import AssumptionsFile
-    from crm_roi_pipeline.settings import env_setting, parse_sources
+    from crm_roi_pipeline.settings import env_setting
+    from crm_roi_pipeline.sources.registry import parse_sources
 
     # Settings are checked here too, so a typo costs a second rather than a Dagster run.
     sources = parse_sources(env_setting("CRM_ROI_SOURCE"))
     AssumptionsFile(path=env_setting("CRM_ROI_ASSUMPTIONS")).load()
-    from crm_roi_pipeline.definitions import RUN_ORDER, defs
+    from crm_roi_pipeline.definitions import defs
+    from crm_roi_pipeline.staging.jobs import RUN_ORDER
     from crm_roi_pipeline.sources.fields import ENTITIES
     from crm_roi_pipeline.staging.assets import staging_op
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import reprlib
 
 
@@ -61,7 +62,22 @@ def quote(value: object, limit: int = QUOTE_LIMIT) -> str:
 
 
 def user_errors(fn):
-    """Inputs and settings problems fail a Dagster step in plain words, without our stack trace."""
+    """Inputs and settings problems fail a Dagster step in plain words, without our stack trace.
+
+    Put under `@asset`: `functools.wraps` keeps the function's signature, by which Dagster injects
+    resources; a generator (a multi-asset yielding its results) stays a generator."""
+    if inspect.isgeneratorfunction(fn):
+
+        @functools.wraps(fn)
+        def generator(*args, **kwargs):
+            from dagster import Failure
+
+            try:
+                yield from fn(*args, **kwargs)
+            except CrmRoiError as exc:
+                raise Failure(description=str(exc), allow_retries=False) from None
+
+        return generator
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):

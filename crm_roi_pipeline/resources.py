@@ -7,7 +7,6 @@ a setting came from and never its secret value.
 from __future__ import annotations
 
 import os
-import tempfile
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,9 +20,10 @@ from pydantic import Field
 
 from crm_roi_pipeline.errors import CrmRoiError, SettingsError
 from crm_roi_pipeline.project import resolve_path
-from crm_roi_pipeline.settings import DEFAULTS, Assumptions, load_assumptions, parse_sources
+from crm_roi_pipeline.settings import DEFAULTS, Assumptions, load_assumptions
+from crm_roi_pipeline.sources.registry import parse_sources
+from crm_roi_pipeline.sql_files import read_sql
 
-_SQL_DIR = Path(__file__).parent / "staging" / "sql"
 _ATTACHED_AS = "crm_roi"
 # config -> [in-memory DuckDB instance, connections open on it]
 _instances: dict[tuple, list] = {}
@@ -202,8 +202,8 @@ class Warehouse(DuckDBResource):
                 try:
                     with _attached(config, path) as conn:
                         conn.execute("SET TimeZone = 'UTC'")
-                        conn.execute((_SQL_DIR / "macros.sql").read_text())
-                        conn.execute((_SQL_DIR / "schema.sql").read_text())
+                        conn.execute(read_sql("staging/sql/macros.sql"))
+                        conn.execute(read_sql("staging/sql/schema.sql"))
                         yield conn
                 except (duckdb.IOException, duckdb.PermissionException, duckdb.OutOfMemoryException,
                         duckdb.ParserException, duckdb.InvalidInputException, OSError) as exc:
@@ -265,82 +265,3 @@ class Reports(ConfigurableResource):
         if self.dir:
             return resolve_path(self.dir)
         return beside_database(resolve_path(self.database), "reports")
-
-
-class SalesforceResource(ConfigurableResource):
-    """A Salesforce org (CRM_ROI_SOURCE includes salesforce). Secrets come through EnvVar and stay here."""
-
-    login_url: str = Field(default="https://login.salesforce.com", description="SALESFORCE_LOGIN_URL")
-    instance_url: str | None = Field(default=None, description="SALESFORCE_INSTANCE_URL")
-    access_token: str | None = Field(default=None, description="SALESFORCE_ACCESS_TOKEN (secret)")
-    consumer_key: str | None = Field(default=None, description="SALESFORCE_CONSUMER_KEY")
-    consumer_secret: str | None = Field(default=None, description="SALESFORCE_CONSUMER_SECRET (secret)")
-    username: str | None = Field(default=None, description="SALESFORCE_USERNAME")
-    password: str | None = Field(default=None, description="SALESFORCE_PASSWORD (secret)")
-    security_token: str | None = Field(default=None, description="SALESFORCE_SECURITY_TOKEN (secret)")
-    api_version: str = Field(default="62.0", description="SALESFORCE_API_VERSION")
-    bulk_threshold: int = Field(default=50_000, description="SALESFORCE_BULK_THRESHOLD: records above which Bulk 2.0 is used")
-    lead_source_field: str | None = Field(default=None, description="SALESFORCE_LEAD_SOURCE_FIELD: custom field")
-    deal_type_field: str | None = Field(default=None, description="SALESFORCE_DEAL_TYPE_FIELD: custom field")
-    team_field: str | None = Field(default=None, description="SALESFORCE_TEAM_FIELD: custom field on User")
-    retries: int = Field(default=5, description="attempts per call on transient faults")
-    retry_wait_seconds: float = Field(default=2.0, description="first backoff wait; doubles each retry")
-    bulk_poll_seconds: float = Field(default=5.0, description="wait between Bulk 2.0 job status polls")
-    bulk_page_size: int = Field(default=50_000, description="records per Bulk 2.0 result page (Sforce-Locator)")
-
-    def credentials(self):
-        from crm_roi_pipeline.sources.salesforce.client import Credentials
-
-        return Credentials(
-            login_url=self.login_url, api_version=self.api_version, instance_url=self.instance_url,
-            access_token=self.access_token, consumer_key=self.consumer_key, consumer_secret=self.consumer_secret,
-            username=self.username, password=self.password, security_token=self.security_token,
-        )
-
-    def source(self, workdir: Path | None):
-        from crm_roi_pipeline.sources.salesforce import SalesforceSettings, SalesforceSource
-        from crm_roi_pipeline.sources.salesforce.client import SalesforceClient
-
-        credentials = self.credentials()
-        credentials.require()  # no network yet: a missing variable fails before anything else
-
-        def connect() -> SalesforceClient:
-            return SalesforceClient(
-                credentials, retries=self.retries, retry_wait_seconds=self.retry_wait_seconds,
-                bulk_poll_seconds=self.bulk_poll_seconds, bulk_page_size=self.bulk_page_size,
-            )
-
-        settings = SalesforceSettings(
-            lead_source_field=self.lead_source_field, deal_type_field=self.deal_type_field,
-            team_field=self.team_field, bulk_threshold=self.bulk_threshold,
-        )
-        return SalesforceSource(connect, settings, workdir or Path(tempfile.gettempdir()))
-
-
-class HubSpotResource(ConfigurableResource):
-    """A HubSpot portal (CRM_ROI_SOURCE includes hubspot). The token comes through EnvVar and stays here."""
-
-    access_token: str | None = Field(default=None, description="HUBSPOT_ACCESS_TOKEN (secret): a private app token")
-    base_url: str = Field(default="https://api.hubapi.com", description="HUBSPOT_BASE_URL")
-    search_rps: float = Field(default=4.0, description="HUBSPOT_SEARCH_RPS: search requests per second at most (HubSpot allows 4 per token); 0 = no spacing")
-    burst_per_10s: int = Field(default=100, description="HUBSPOT_BURST_PER_10S: requests in any 10 s at most (the app's burst limit); 0 = none")
-    retries: int = Field(default=5, description="attempts per call on 429 and 5xx")
-    backoff_seconds: float = Field(default=1.0, description="first backoff wait when no Retry-After is given")
-
-    def credentials(self):
-        from crm_roi_pipeline.sources.hubspot.client import HubSpotCredentials
-
-        return HubSpotCredentials(access_token=self.access_token, base_url=self.base_url)
-
-    def source(self, workdir: Path | None):
-        from crm_roi_pipeline.sources.hubspot import HubSpotSource
-        from crm_roi_pipeline.sources.hubspot.client import HubSpotClient
-
-        credentials = self.credentials()
-        credentials.require()
-
-        def connect() -> HubSpotClient:
-            return HubSpotClient(credentials, search_rps=self.search_rps or None, retries=self.retries,
-                                 backoff_seconds=self.backoff_seconds, burst_per_10s=self.burst_per_10s or None)
-
-        return HubSpotSource(connect, workdir or Path(tempfile.gettempdir()))

@@ -14,7 +14,8 @@ from dagster import (
     schedule,
 )
 
-from crm_roi_pipeline.settings import env_setting, parse_sources
+from crm_roi_pipeline.settings import env_setting
+from crm_roi_pipeline.sources.registry import parse_sources
 from crm_roi_pipeline.staging.jobs import stage_crm_job
 from crm_roi_pipeline.staging.partitions import monthly_partitions
 

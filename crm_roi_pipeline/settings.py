@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -18,8 +17,6 @@ from crm_roi_pipeline.errors import SettingsError, quote, shorten
 from crm_roi_pipeline.user_files import read_yaml
 from crm_roi_pipeline.project import resolve_path
 
-SOURCES = ("csv", "salesforce", "hubspot")
-API_SOURCES = ("salesforce", "hubspot")
 DEFAULTS = {
     "CRM_ROI_SOURCE": "csv",
     "CRM_ROI_CSV_DIR": "data/sample",
@@ -47,22 +44,6 @@ DEAL_TYPES = ("new_business", "expansion", "renewal")
 def env_setting(name: str) -> str:
     """The value of a contract setting: the environment's, else the documented default."""
     return os.environ.get(name) or DEFAULTS[name]
-
-
-def parse_sources(value: str) -> tuple[str, ...]:
-    """`csv,salesforce` -> ("csv", "salesforce"); unknown or repeated names are an error."""
-    names = tuple(part.strip().lower() for part in value.split(",") if part.strip())
-    if not names:
-        raise SettingsError("CRM_ROI_SOURCE is empty: set it to csv, salesforce, hubspot or a comma list of them.")
-    unknown = [n for n in names if n not in SOURCES]
-    if unknown:
-        raise SettingsError(
-            f"CRM_ROI_SOURCE={value!r}: unknown source {', '.join(map(repr, unknown))}; "
-            f"use {', '.join(SOURCES)} or a comma list of them."
-        )
-    if len(set(names)) != len(names):
-        raise SettingsError(f"CRM_ROI_SOURCE={value!r} names a source twice.")
-    return names
 
 
 def parse_history_start(value: str) -> dt.date:
@@ -157,7 +138,7 @@ def _format_error(error: dict) -> str:
     loc = shorten(_format_location(tuple(p for p in error["loc"] if not str(p).startswith("function-"))))
     kind = error["type"]
     if kind == "extra_forbidden":
-        return f"{loc}: unknown key (check the spelling; see the assumptions section of the README)"
+        return f"{loc}: unknown key (check the spelling; see 'The assumptions file' in docs/settings.md)"
     if kind == "missing":
         return f"{loc}: missing key"
     value = error.get("input")
@@ -188,7 +169,3 @@ def load_assumptions(path: str | os.PathLike[str]) -> Assumptions:
             errors = [*errors[:10], f"and {len(errors) - 10} more"]
         problems = "\n  - ".join(errors)
         raise SettingsError(f"{file}: invalid assumptions:\n  - {problems}") from None
-
-
-def assumptions_path() -> Path:
-    return resolve_path(env_setting("CRM_ROI_ASSUMPTIONS"))

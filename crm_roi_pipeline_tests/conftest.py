@@ -10,7 +10,9 @@ import duckdb
 import pytest
 from dagster import DagsterInstance, materialize
 
-from crm_roi_pipeline.resources import AssumptionsFile, HubSpotResource, PipelineSettings, SalesforceResource, Warehouse
+from crm_roi_pipeline.resources import AssumptionsFile, PipelineSettings, Warehouse
+from crm_roi_pipeline.sources.hubspot.resource import HubSpotResource
+from crm_roi_pipeline.sources.salesforce.resource import SalesforceResource
 from crm_roi_pipeline.staging.assets import staging_assets
 
 REPO = Path(__file__).resolve().parents[1]
@@ -92,6 +94,7 @@ class Project:
         """Materialize the staging assets (all, or `entities`) over a range of months, as one run; with
         `checks`, their asset checks run in the same run; `allow_shrink` as `crm-roi run --allow-shrink`."""
         from crm_roi_pipeline.staging.assets import staging_op
+        from crm_roi_pipeline.metrics.completeness import completeness_checks
         from crm_roi_pipeline.staging.checks import staging_checks
         from crm_roi_pipeline.staging.partitions import monthly_partitions
 
@@ -99,7 +102,8 @@ class Project:
         assets = [a for a in staging_assets if entities is None or a.key.path[-1] in entities]
         if checks:
             keys = {a.key for a in assets}
-            assets += [c for c in staging_checks if c.check_keys and next(iter(c.check_keys)).asset_key in keys]
+            assets += [c for c in [*staging_checks, *completeness_checks]
+                       if c.check_keys and next(iter(c.check_keys)).asset_key in keys]
         return materialize(
             assets,
             resources=self.resources(),

@@ -8,7 +8,7 @@ import pytest
 from dagster import AssetCheckSeverity
 
 from crm_roi_pipeline.metrics.windows import compute_windows
-from crm_roi_pipeline.staging.checks import completeness_result
+from crm_roi_pipeline.metrics.completeness import completeness_result
 
 # The comparison windows are 1 month here (data from 2023-12, adoption 2024-01): 2023-12 against 2024-01,
 # with as many leads and activities, and half as many deals, in each (not thinner than half: no warning).

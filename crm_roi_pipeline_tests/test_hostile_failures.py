@@ -13,7 +13,9 @@ import pytest
 from dagster import materialize
 
 from crm_roi_pipeline.metrics.assets import metrics_adoption, metrics_lead_sources, metrics_monthly
-from crm_roi_pipeline.resources import HubSpotResource, Reports, SalesforceResource, Warehouse
+from crm_roi_pipeline.resources import Reports, Warehouse
+from crm_roi_pipeline.sources.hubspot.resource import HubSpotResource
+from crm_roi_pipeline.sources.salesforce.resource import SalesforceResource
 from crm_roi_pipeline.staging.assets import staging_assets
 from crm_roi_pipeline_tests.conftest import HISTORY_ASSUMPTIONS, failure_message
 

@@ -100,7 +100,7 @@ def test_bad_lines_are_listed_for_the_rejects(project):
     """The (file, line, reason, raw) of each skipped line, as staging would write them to crm.rejects."""
     import duckdb
 
-    from crm_roi_pipeline.sources.csv_exports import BadLine, bad_lines, read_csv_sql
+    from crm_roi_pipeline.sources.csv_reading import BadLine, bad_lines, read_csv_sql
 
     path = write_bytes(project, "deals.csv", (HEADER + D1 + "D2,A2\n" + D3).encode())
     conn = duckdb.connect()
@@ -238,7 +238,7 @@ def test_a_broken_link_named_deals_csv_stops_naming_its_target(project, tmp_path
 
 
 def test_a_folder_of_a_name_no_export_has_is_listed_as_ignored(project):
-    from crm_roi_pipeline.sources.csv_exports import plan_folder
+    from crm_roi_pipeline.sources.csv_exports.folder import plan_folder
 
     project.write("deals.csv", GOOD)
     (project.csv_dir / "old exports.csv").mkdir()
@@ -309,7 +309,7 @@ def test_long_values_are_quoted_short(project):
     project.write("deals.mapping.yaml", f"columns:\n  amount: {long_value}\n")
     project.write("deals.csv", GOOD)
     with pytest.raises(InputFileError) as info:
-        from crm_roi_pipeline.sources.csv_exports import plan_folder
+        from crm_roi_pipeline.sources.csv_exports.folder import plan_folder
 
         plan_folder(project.csv_dir).files_for("deals")
     message = str(info.value)

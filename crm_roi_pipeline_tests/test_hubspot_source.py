@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 from dagster import materialize
 
-from crm_roi_pipeline.resources import HubSpotResource
+from crm_roi_pipeline.sources.hubspot.resource import HubSpotResource
 from crm_roi_pipeline.staging.assets import staging_assets
 from crm_roi_pipeline.staging.partitions import monthly_partitions
 from crm_roi_pipeline_tests.conftest import failure_message

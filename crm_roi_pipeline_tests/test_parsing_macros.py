@@ -5,9 +5,9 @@ import datetime as dt
 import duckdb
 import pytest
 
-from crm_roi_pipeline.resources import _SQL_DIR
+from crm_roi_pipeline.sql_files import PACKAGE_DIR
 
-MACROS = _SQL_DIR / "macros.sql"
+MACROS = PACKAGE_DIR / "staging" / "sql" / "macros.sql"
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from crm_roi_pipeline.metrics.assets import metrics_assets
 from crm_roi_pipeline.metrics.uplift_assets import COUNTERFACTUAL_CHART, PLACEBO_CHART, uplift_assets
 from crm_roi_pipeline.months import add_months
 from crm_roi_pipeline.errors import CrmRoiError
-from crm_roi_pipeline.operations import replace_file
+from crm_roi_pipeline.published_files import replace_file
 from crm_roi_pipeline.resources import Reports, Warehouse
 from crm_roi_pipeline.roi.assets import REPORT_FILE, roi_assets
 from crm_roi_pipeline.staging.assets import staging_assets

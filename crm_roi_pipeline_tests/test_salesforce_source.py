@@ -10,7 +10,8 @@ import pytest
 from dagster import materialize
 
 from crm_roi_pipeline.metrics.assets import metrics_monthly
-from crm_roi_pipeline.resources import Reports, SalesforceResource
+from crm_roi_pipeline.resources import Reports
+from crm_roi_pipeline.sources.salesforce.resource import SalesforceResource
 from crm_roi_pipeline.staging.assets import staging_assets
 from crm_roi_pipeline.staging.partitions import monthly_partitions
 from crm_roi_pipeline_tests.conftest import failure_message

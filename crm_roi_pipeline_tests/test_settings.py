@@ -8,7 +8,8 @@ import textwrap
 import pytest
 
 from crm_roi_pipeline.errors import SettingsError
-from crm_roi_pipeline.settings import load_assumptions, parse_history_start, parse_sources
+from crm_roi_pipeline.settings import load_assumptions, parse_history_start
+from crm_roi_pipeline.sources.registry import parse_sources
 from crm_roi_pipeline_tests.conftest import ASSUMPTIONS, REPO
 
 

@@ -213,7 +213,7 @@ def test_a_scope_over_every_partition_keeps_every_row():
     """A run over every month reads files without testing each row's month (see CsvSource.load)."""
     import datetime as dt
 
-    from crm_roi_pipeline.sources.csv_exports import MonthScope
+    from crm_roi_pipeline.sources.base import MonthScope
 
     start, current = dt.date(2015, 1, 1), dt.date(2026, 11, 1)
     assert MonthScope(start, current, start, current).keeps_all

@@ -19,9 +19,11 @@ from dagster import (
 )
 
 from crm_roi_pipeline.errors import user_errors
-from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet
+from crm_roi_pipeline.policies import DUCKDB_POOL
+from crm_roi_pipeline.published_files import publish_parquet
 from crm_roi_pipeline.markdown import md_table
 from crm_roi_pipeline.metrics import compute, labels
+from crm_roi_pipeline.metrics.completeness import completeness_checks
 from crm_roi_pipeline.metrics.charts import fmt_month, monthly_chart, png_markdown
 from crm_roi_pipeline.metrics.windows import Windows
 from crm_roi_pipeline.months import months_between
@@ -105,7 +107,6 @@ def _metrics_asset(name: str, description: str, after: tuple[AssetKey, ...] = ()
         kinds={"duckdb"},
         automation_condition=AFTER_ANY_INGESTION,
         pool=DUCKDB_POOL,
-        freshness_policy=NIGHTLY_FRESHNESS,
         description=description,
         metadata={"dagster/table_name": f"metrics.{name}"},
     )
@@ -117,12 +118,8 @@ def _metrics_asset(name: str, description: str, after: tuple[AssetKey, ...] = ()
     "lead source, days to close), per lead and per spend line, and completed activities per month "
     "(metrics.fact_deals, fact_leads, fact_activities, fact_spend). Every other metrics table reads these.",
 )
-def metrics_facts(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
-    return _facts(context, warehouse)
-
-
 @user_errors
-def _facts(context, warehouse) -> MaterializeResult:
+def metrics_facts(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
     with warehouse.get_connection() as conn:
         require_error_checks_pass(conn)
         conn.execute("BEGIN TRANSACTION")
@@ -142,12 +139,8 @@ def _facts(context, warehouse) -> MaterializeResult:
     "Every figure of METRICS.md per calendar month, from the first month with data to the current month (that "
     "of as_of), each month labelled pre, transition or post.",
 )
-def metrics_monthly(context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile) -> MaterializeResult:
-    return _monthly(context, warehouse, assumptions)
-
-
 @user_errors
-def _monthly(context, warehouse, assumptions) -> MaterializeResult:
+def metrics_monthly(context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile) -> MaterializeResult:
     parsed = assumptions.load()
     with warehouse.get_connection() as conn:
         windows = _comparable(conn, parsed, require=False)
@@ -177,14 +170,10 @@ def _monthly(context, warehouse, assumptions) -> MaterializeResult:
     "averages and medians pooled over each window.",
     after=(AssetKey(["metrics", "monthly"]),),  # its chart plots metrics.monthly
 )
+@user_errors
 def metrics_adoption(
     context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile, reports: Reports
 ) -> MaterializeResult:
-    return _adoption(context, warehouse, assumptions, reports)
-
-
-@user_errors
-def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
     parsed = assumptions.load()
     with warehouse.get_connection() as conn:
         windows = _comparable(conn, parsed, require=True)
@@ -253,12 +242,8 @@ def _adoption(context, warehouse, assumptions, reports) -> MaterializeResult:
     "Pre versus post adoption per lead source: counts and sums per month, rates pooled. A deal's source is its "
     "own, else its converting lead's, else its named lead's, else Unknown.",
 )
-def metrics_lead_sources(context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile) -> MaterializeResult:
-    return _lead_sources(context, warehouse, assumptions)
-
-
 @user_errors
-def _lead_sources(context, warehouse, assumptions) -> MaterializeResult:
+def metrics_lead_sources(context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile) -> MaterializeResult:
     parsed = assumptions.load()
     with warehouse.get_connection() as conn:
         windows = _comparable(conn, parsed, require=True)
@@ -307,4 +292,4 @@ def customer_history_long_enough(warehouse: Warehouse, assumptions: AssumptionsF
 
 
 metrics_assets = [metrics_facts, metrics_monthly, metrics_adoption, metrics_lead_sources]
-metrics_checks = [customer_history_long_enough]
+metrics_checks = [customer_history_long_enough, *completeness_checks]

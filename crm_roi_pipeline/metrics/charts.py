@@ -8,7 +8,7 @@ from pathlib import Path
 
 from crm_roi_pipeline.metrics.windows import Windows
 from crm_roi_pipeline.months import add_months
-from crm_roi_pipeline.operations import replace_file
+from crm_roi_pipeline.published_files import replace_file
 
 
 def png_markdown(alt: str, path: Path) -> str:

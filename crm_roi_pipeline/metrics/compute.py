@@ -9,16 +9,13 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from functools import cache
-from pathlib import Path
 
 import duckdb
 
 from crm_roi_pipeline.metrics.windows import Windows, compute_windows
 from crm_roi_pipeline.months import add_months, months_between
 from crm_roi_pipeline.settings import Assumptions
-
-_SQL = Path(__file__).parent / "sql"
+from crm_roi_pipeline.sql_files import render_sql
 
 # Every figure, in the order of the contract, with how a window reports it: per month (the window's
 # total / N) for counts and sums, pooled over the window for rates, averages and medians.
@@ -50,11 +47,6 @@ LEAD_SOURCE_FIGURES = [
 BASIS = dict(FIGURES)
 
 
-@cache
-def _sql(name: str) -> str:
-    return (_SQL / name).read_text()
-
-
 def today_utc() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
 
@@ -83,7 +75,7 @@ def build_facts(conn: duckdb.DuckDBPyConnection, temporary: bool = False) -> Non
     else:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {FACTS_SCHEMA}")
         create = f"CREATE OR REPLACE TABLE {FACTS_SCHEMA}."
-    conn.execute(_sql("facts.sql").format(create=create))
+    conn.execute(render_sql("metrics/sql/facts.sql", create=create))
     if not temporary:
         stamp = staged_stamp(conn).replace("'", "''")
         conn.execute(f"COMMENT ON TABLE {FACTS_SCHEMA}.fact_deals IS 'built from: {stamp}'")
@@ -171,8 +163,9 @@ def _set_buckets(conn: duckdb.DuckDBPyConnection, rows: list[tuple[dt.date, str]
 
 
 def aggregate(*, by_source: bool, presence_per_bucket: bool) -> str:
-    return _sql("aggregate.sql").format(
-        by_source=str(by_source).upper(), presence_per_bucket=str(presence_per_bucket).upper()
+    return render_sql(
+        "metrics/sql/aggregate.sql",
+        by_source=str(by_source).upper(), presence_per_bucket=str(presence_per_bucket).upper(),
     )
 
 

@@ -5,13 +5,12 @@ from dagster import (
     AssetExecutionContext,
     AssetKey,
     AssetSpec,
-    MaterializeResult,
     multi_asset,
 )
 
 from crm_roi_pipeline.errors import user_errors
 from crm_roi_pipeline.metrics.assets import AFTER_ANY_INGESTION, FACTS, STAGING_KEYS
-from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS
+from crm_roi_pipeline.policies import DUCKDB_POOL
 from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
 
 UPLIFT, COUNTERFACTUAL, PLACEBO, STAGGERED, TIME_TO_CLOSE = (
@@ -31,7 +30,6 @@ def _spec(key: AssetKey, description: str) -> AssetSpec:
         description=description,
         metadata={"dagster/table_name": ".".join(key.path)},
         automation_condition=AFTER_ANY_INGESTION,
-        freshness_policy=NIGHTLY_FRESHNESS,
     )
 
 
@@ -52,15 +50,11 @@ def _spec(key: AssetKey, description: str) -> AssetSpec:
     can_subset=False,
     pool=DUCKDB_POOL,
 )
-def metrics_uplift(context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile, reports: Reports):
-    yield from _uplift(context, warehouse, assumptions, reports)
-
-
 @user_errors
-def _uplift(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
+def metrics_uplift(context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile, reports: Reports):
     from crm_roi_pipeline.metrics import uplift_tables  # statistics and charts load only when it runs
 
-    return uplift_tables.publish(context, warehouse, assumptions, reports)
+    yield from uplift_tables.publish(context, warehouse, assumptions, reports)
 
 
 uplift_assets = [metrics_uplift]

@@ -13,7 +13,7 @@ from crm_roi_pipeline.metrics.charts import png_markdown
 from crm_roi_pipeline.metrics.uplift_assets import (
     COUNTERFACTUAL, COUNTERFACTUAL_CHART, MIN_PLACEBO_CHART, PLACEBO, PLACEBO_CHART, STAGGERED, TIME_TO_CLOSE, UPLIFT,
 )
-from crm_roi_pipeline.operations import publish_parquet, replace_file
+from crm_roi_pipeline.published_files import publish_parquet, replace_file
 from crm_roi_pipeline.resources import Reports
 from crm_roi_pipeline.uplift.bsts import METHOD as BSTS_METHOD
 from crm_roi_pipeline.uplift.bsts import BstsResult

@@ -14,7 +14,8 @@ from dagster import (
 )
 
 from crm_roi_pipeline.errors import CrmRoiError, user_errors
-from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS, publish_parquet, replace_file
+from crm_roi_pipeline.policies import DUCKDB_POOL
+from crm_roi_pipeline.published_files import publish_parquet, replace_file
 from crm_roi_pipeline.metrics import compute
 from crm_roi_pipeline.metrics.uplift_assets import COUNTERFACTUAL_CHART, PLACEBO_CHART
 from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
@@ -38,24 +39,7 @@ def _spec(key: AssetKey, description: str) -> AssetSpec:
         description=description,
         metadata={"dagster/table_name": ".".join(key.path)},
         automation_condition=AutomationCondition.eager(),
-        freshness_policy=NIGHTLY_FRESHNESS,
     )
-
-
-@multi_asset(
-    specs=[
-        _spec(SUMMARY, "The ROI figures (TCO, benefits, ROI and NPV with their ranges, discounted ROI, payback), the lift "
-              "used, its method and the verdict: figure, value, unit, text."),
-        _spec(CASHFLOWS, "Cash flows by year (0 = initial): costs, benefits, net, discounted net, cumulative net."),
-        _spec(SENSITIVITY, "ROI and payback when each assumption moves alone: margin, discount rate, risk haircuts, "
-              "each cost line ±20%."),
-    ],
-    can_subset=False,
-    pool=DUCKDB_POOL,
-)
-def roi(context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile, reports: Reports):
-    # Computed whole before the first result is yielded, so a failure happens before any output.
-    yield from _roi(context, warehouse, assumptions, reports)
 
 
 def _measured(rows: dict[str, tuple], uplift: dict[str, tuple]) -> Measured:
@@ -99,8 +83,20 @@ def _placebo(uplift: dict[str, tuple]) -> str | None:
     return placebo_sentence(rank, fakes, p_value)
 
 
+@multi_asset(
+    specs=[
+        _spec(SUMMARY, "The ROI figures (TCO, benefits, ROI and NPV with their ranges, discounted ROI, payback), the lift "
+              "used, its method and the verdict: figure, value, unit, text."),
+        _spec(CASHFLOWS, "Cash flows by year (0 = initial): costs, benefits, net, discounted net, cumulative net."),
+        _spec(SENSITIVITY, "ROI and payback when each assumption moves alone: margin, discount rate, risk haircuts, "
+              "each cost line ±20%."),
+    ],
+    can_subset=False,
+    pool=DUCKDB_POOL,
+)
 @user_errors
-def _roi(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
+def roi(context: AssetExecutionContext, warehouse: Warehouse, assumptions: AssumptionsFile, reports: Reports):
+    # Computed whole before the first result is yielded, so a failure happens before any output.
     parsed = assumptions.load()
     with warehouse.get_connection() as conn:
         windows = compute.windows_for(conn, parsed)
@@ -171,7 +167,7 @@ def _roi(context, warehouse, assumptions, reports) -> list[MaterializeResult]:
     replace_file(path, report.render(model, parsed, windows, adoption, sens, generated, sure, top, checked))
     context.log.info("\n".join(top.lines()) + f"\nReport: {path}")
     swing = _largest_swing(sens)
-    return [MaterializeResult(
+    yield from [MaterializeResult(
         asset_key=SUMMARY,
         metadata={
             "headline": MetadataValue.md(top.markdown()),

@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from crm_roi_pipeline.metrics.windows import Windows
 from crm_roi_pipeline.months import add_months, months_between
 from crm_roi_pipeline.sources.fields import MONTH_FIELD
-from crm_roi_pipeline.staging.checks import COMPLETENESS_EFFECT, SQL_CHECKS, THIN_PRE_RATIO, completeness_result, records_per_month
+from crm_roi_pipeline.metrics.completeness import COMPLETENESS_EFFECT, THIN_PRE_RATIO, completeness_result, records_per_month
+from crm_roi_pipeline.staging.checks import SQL_CHECKS
 
 REJECT_GROUPS = 15
 

@@ -52,178 +52,9 @@ def canonical_mapping(entity: str) -> FileMapping:
 
 CANONICAL_FILES = {f"{entity}.csv": entity for entity in ENTITIES}
 
-# Salesforce exports, one file per object, named after it. Labels of report exports are accepted too.
-SALESFORCE_OBJECTS: dict[str, FileMapping] = {
-    "opportunity": FileMapping(
-        entity="deals",
-        source_system="salesforce",
-        kind="Salesforce Opportunity export",
-        columns={
-            "deal_id": ("Id", "Opportunity ID"),
-            "account_id": ("AccountId", "Account ID"),
-            "account_name": ("Account.Name", "Account Name"),
-            "owner_id": ("OwnerId", "Owner ID", "Opportunity Owner"),
-            "name": ("Name", "Opportunity Name"),
-            "stage": ("StageName", "Stage"),
-            "is_closed": ("IsClosed", "Closed"),
-            "is_won": ("IsWon", "Won"),
-            "amount": ("Amount",),
-            "currency": ("CurrencyIsoCode", "Opportunity Currency"),
-            "deal_type": ("Type",),
-            "lead_source": ("LeadSource", "Lead Source"),
-            "created_at": ("CreatedDate", "Created Date"),
-            "closed_at": ("CloseDate", "Close Date"),
-            "is_deleted": ("IsDeleted",),
-        },
-    ),
-    "lead": FileMapping(
-        entity="leads",
-        source_system="salesforce",
-        kind="Salesforce Lead export",
-        columns={
-            "lead_id": ("Id", "Lead ID"),
-            "owner_id": ("OwnerId", "Lead Owner"),
-            "lead_source": ("LeadSource", "Lead Source"),
-            "status": ("Status", "Lead Status"),
-            "created_at": ("CreatedDate", "Create Date", "Created Date"),
-            "is_converted": ("IsConverted", "Converted"),
-            "converted_at": ("ConvertedDate", "Converted Date"),
-            "converted_deal_id": ("ConvertedOpportunityId", "Converted Opportunity ID"),
-            "converted_account_id": ("ConvertedAccountId", "Converted Account ID"),
-            "is_deleted": ("IsDeleted",),
-        },
-    ),
-    "task": FileMapping(
-        entity="activities",
-        source_system="salesforce",
-        kind="Salesforce Task export",
-        columns={
-            "activity_id": ("Id", "Activity ID"),
-            "type": ("Type",),
-            "subtype": ("TaskSubtype",),
-            "status": ("Status",),
-            "is_closed": ("IsClosed",),
-            # A completed task happened when it was completed; otherwise its due date, else its creation.
-            "occurred_at": ("CompletedDateTime", "ActivityDate", "CreatedDate"),
-            "owner_id": ("OwnerId",),
-            "what_id": ("WhatId",),
-            "who_id": ("WhoId",),
-            "account_id": ("AccountId",),
-            "duration_seconds": ("CallDurationInSeconds",),
-            "is_deleted": ("IsDeleted",),
-        },
-        defaults={"subtype": "task"},
-    ),
-    "event": FileMapping(
-        entity="activities",
-        source_system="salesforce",
-        kind="Salesforce Event export",
-        columns={
-            "activity_id": ("Id", "Activity ID"),
-            "type": ("Type",),
-            "subtype": ("EventSubtype",),
-            "occurred_at": ("ActivityDateTime", "StartDateTime", "ActivityDate"),
-            "owner_id": ("OwnerId",),
-            "what_id": ("WhatId",),
-            "who_id": ("WhoId",),
-            "account_id": ("AccountId",),
-            "duration_minutes": ("DurationInMinutes",),
-            "is_deleted": ("IsDeleted",),
-        },
-        defaults={"subtype": "meeting"},
-    ),
-    "campaign": FileMapping(
-        entity="spend",
-        source_system="salesforce",
-        kind="Salesforce Campaign export",
-        columns={
-            "spend_id": ("Id", "Campaign ID"),
-            "month": ("StartDate", "Start Date"),
-            "amount": ("ActualCost", "Actual Cost in Campaign"),
-            "currency": ("CurrencyIsoCode",),
-            "is_deleted": ("IsDeleted",),
-        },
-        defaults={"category": "marketing"},
-    ),
-}
-
-# Files that only enrich other rows: Account gives account names (for account_key), User owner teams.
-SALESFORCE_LOOKUPS = {
-    "account": {"key": ("Id",), "value": ("Name",), "lookup": "account_names"},
-    "user": {"key": ("Id",), "value": ("UserRole.Name", "Department", "Division"), "lookup": "owner_teams"},
-}
-
-_HUBSPOT_ID = ("hs_object_id", "Record ID")
-HUBSPOT_EXPORTS: dict[str, FileMapping] = {
-    "deals": FileMapping(
-        entity="deals",
-        source_system="hubspot",
-        kind="HubSpot deals export",
-        columns={
-            "deal_id": (*_HUBSPOT_ID, "Deal ID"),
-            "name": ("dealname", "Deal Name"),
-            "stage": ("dealstage", "Deal Stage"),
-            "amount": ("amount", "Amount"),
-            "closed_at": ("closedate", "Close Date"),
-            "created_at": ("createdate", "Create Date"),
-            "deal_type": ("dealtype", "Deal Type"),
-            "lead_source": ("hs_analytics_source", "Original Source Type", "Original Traffic Source", "Original Source"),
-            "owner_id": ("hubspot_owner_id", "Deal owner"),
-            "currency": ("deal_currency_code", "Currency"),
-            "is_won": ("hs_is_closed_won", "Is Closed Won"),
-            "is_closed": ("hs_is_closed", "Is Deal Closed?"),
-            "account_id": ("associatedcompanyid", "Associated Company IDs", "Associated Company IDs (Primary)"),
-            "account_name": ("Associated Company", "Associated Company (Primary)"),
-        },
-        # The default pipeline's closed stages, as internal ids or labels; every other stage is open.
-        # Custom pipelines with other closed stages need a `stages` override in a mapping file.
-        stages={"closedwon": "won", "closed won": "won", "closedlost": "lost", "closed lost": "lost"},
-        stage_default="open",
-        stages_case_insensitive=True,
-    ),
-    "leads": FileMapping(
-        entity="leads",
-        source_system="hubspot",
-        kind="HubSpot contacts export",
-        columns={
-            "lead_id": (*_HUBSPOT_ID, "Contact ID"),
-            "created_at": ("createdate", "Create Date"),
-            "status": ("lifecyclestage", "Lifecycle Stage"),
-            "lead_source": ("hs_analytics_source", "Original Source", "Original Traffic Source"),
-            "owner_id": ("hubspot_owner_id", "Contact owner"),
-            # A contact converts when it becomes an opportunity (or, skipping that, a customer).
-            "converted_at": (
-                "hs_lifecyclestage_opportunity_date",
-                "Became an Opportunity Date",
-                "hs_lifecyclestage_customer_date",
-                "Became a Customer Date",
-            ),
-            "converted_deal_id": ("Associated Deal IDs",),
-            "converted_account_id": ("associatedcompanyid", "Associated Company IDs", "Associated Company IDs (Primary)"),
-        },
-    ),
-    "activities": FileMapping(
-        entity="activities",
-        source_system="hubspot",
-        kind="HubSpot activities export",
-        columns={
-            "activity_id": (*_HUBSPOT_ID, "Activity ID"),
-            "type": ("hs_engagement_type", "Activity type", "Engagement type", "hs_task_type", "Task type"),
-            "status": ("hs_task_status", "Task status", "Status"),
-            "occurred_at": ("hs_timestamp", "Activity date", "Due date", "createdate", "Create Date"),
-            "owner_id": ("hubspot_owner_id", "Activity assigned to", "Assigned to"),
-            "deal_id": ("Associated Deal IDs",),
-            "contact_id": ("Associated Contact IDs",),
-            "account_id": ("Associated Company IDs", "Associated Company IDs (Primary)"),
-            "duration_ms": ("hs_call_duration", "hs_meeting_duration"),
-            "duration_hms": ("Call duration (HH:mm:ss)", "Call duration", "Meeting duration (HH:mm:ss)"),
-        },
-    ),
-}
-_HUBSPOT_ACTIVITY_WORDS = ("call", "email", "meeting", "task", "note")
 
 
-def _norm(name: str) -> str:
+def norm_name(name: str) -> str:
     return re.sub(r"\s+", " ", name.strip().lower())
 
 
@@ -272,14 +103,14 @@ def read_header(path: Path) -> list[str]:
             line, problem = undecodable(raw, exc)
             raise InputFileError(path.name, f"the header: {problem}", fix=SAVE_CSV_AS_UTF8, line=line) from None
     names = [h.strip() for h in header]
-    taken = {_norm(n) for n in names}
+    taken = {norm_name(n) for n in names}
     for i, name in enumerate(names):
         if not name:
             placeholder = f"column{i + 1}"
-            while _norm(placeholder) in taken:
+            while norm_name(placeholder) in taken:
                 placeholder += "_"
             names[i] = placeholder
-            taken.add(_norm(placeholder))
+            taken.add(norm_name(placeholder))
     return names
 
 
@@ -298,7 +129,7 @@ def check_unique_header(path: Path, header: list[str]) -> None:
     which of them a field reads would be a guess, and DuckDB cannot be given both."""
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
-        first = seen.setdefault(_norm(name), i)
+        first = seen.setdefault(norm_name(name), i)
         if first != i:
             columns = f"column {first + 1} ({_column_letter(first)}) and column {i + 1} ({_column_letter(i)})"
             if header[first] == name:
@@ -311,23 +142,6 @@ def check_unique_header(path: Path, header: list[str]) -> None:
                 fix="rename or delete one of the two columns, so that every column name appears once.",
                 line=1,
             )
-
-
-def detect_hubspot(header: list[str], stem: str) -> FileMapping | None:
-    names = {_norm(h) for h in header}
-    has_id = bool(names & {"hs_object_id", "record id", "deal id", "contact id", "activity id"})
-    if not has_id:
-        return None
-    if names & {"dealstage", "deal stage", "dealname", "deal name"}:
-        return HUBSPOT_EXPORTS["deals"]
-    if names & {"lifecyclestage", "lifecycle stage", "contact id"}:
-        return HUBSPOT_EXPORTS["leads"]
-    if names & {"hs_timestamp", "activity date", "due date", "hs_engagement_type", "activity type"}:
-        mapping = HUBSPOT_EXPORTS["activities"]
-        # Per-type exports (calls, notes, ...) carry no type column; the file name says it.
-        word = next((w for w in _HUBSPOT_ACTIVITY_WORDS if w in stem.lower()), None)
-        return replace(mapping, defaults={"subtype": word}) if word else mapping
-    return None
 
 
 # --- mapping files ------------------------------------------------------------------------------
@@ -369,7 +183,7 @@ def load_mapping_file(path: Path) -> MappingFile:
                 problems.append(f"'{loc}': {err['msg']} (got {quote(err.get('input'))})")
         if len(problems) > 10:  # a file of thousands of bad keys would otherwise make a message of thousands of lines
             problems = [*problems[:10], f"and {len(problems) - 10} more"]
-        raise InputFileError(path.name, "; ".join(problems) + ".", fix="correct the mapping file as the README shows.") from None
+        raise InputFileError(path.name, "; ".join(problems) + ".", fix="correct the mapping file as docs/your-data.md (Mapping files) shows.") from None
 
 
 def _unknown_fields(names: list[str], entity: str, where: str, path: Path) -> None:
@@ -453,12 +267,12 @@ class ResolvedFile:
 def resolve_columns(path: Path, header: list[str], mapping: FileMapping, mapping_file: Path | None) -> ResolvedFile:
     by_norm: dict[str, str] = {}
     for col in header:
-        by_norm.setdefault(_norm(col), col)
+        by_norm.setdefault(norm_name(col), col)
     resolved: dict[str, tuple[str, ...]] = {}
     for name, candidates in mapping.columns.items():
         present = []
         for cand in candidates:
-            col = cand if cand in header else by_norm.get(_norm(cand))
+            col = cand if cand in header else by_norm.get(norm_name(cand))
             if col is not None:
                 present.append(col)
             elif name in mapping.explicit_columns:

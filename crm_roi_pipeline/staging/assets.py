@@ -22,16 +22,11 @@ from dagster import (
 
 from crm_roi_pipeline.errors import CrmRoiError, user_errors
 from crm_roi_pipeline.markdown import md_cell, md_table
-from crm_roi_pipeline.operations import DUCKDB_POOL, NIGHTLY_FRESHNESS
-from crm_roi_pipeline.resources import (
-    AssumptionsFile,
-    HubSpotResource,
-    PipelineSettings,
-    SalesforceResource,
-    Warehouse,
-)
-from crm_roi_pipeline.sources import open_source
-from crm_roi_pipeline.sources.csv_exports import drop_text_tables
+from crm_roi_pipeline.policies import DUCKDB_POOL
+from crm_roi_pipeline.resources import AssumptionsFile, PipelineSettings, Warehouse
+from crm_roi_pipeline.sources.base import MonthScope
+from crm_roi_pipeline.sources.csv_reading import drop_text_tables
+from crm_roi_pipeline.sources.registry import API_SOURCES, open_source
 from crm_roi_pipeline.sources.fields import ENTITIES
 from crm_roi_pipeline.staging.partitions import HISTORY_START, last_partition_month, monthly_partitions
 from crm_roi_pipeline.staging.transform import build_staged, load_deal_types, table_ddl
@@ -97,6 +92,8 @@ def _table_schema(entity: str) -> TableSchema:
 
 
 def build_staging_asset(entity: str) -> AssetsDefinition:
+    # The API sources' resources are asked for by key, so that a source added to the registry needs no
+    # parameter here (Dagster takes resources as typed parameters or as keys, not both).
     @asset(
         key=AssetKey(["crm", entity]),
         partitions_def=monthly_partitions,
@@ -106,41 +103,25 @@ def build_staging_asset(entity: str) -> AssetsDefinition:
         description=DESCRIPTIONS[entity],
         metadata={"dagster/column_schema": _table_schema(entity), "dagster/table_name": f"crm.{entity}"},
         pool=DUCKDB_POOL,
-        freshness_policy=NIGHTLY_FRESHNESS,
+        required_resource_keys={"warehouse", "settings", "assumptions", *API_SOURCES},
     )
-    def _stage(
-        context: AssetExecutionContext,
-        config: StagingConfig,
-        warehouse: Warehouse,
-        settings: PipelineSettings,
-        assumptions: AssumptionsFile,
-        salesforce: SalesforceResource,
-        hubspot: HubSpotResource,
-    ) -> MaterializeResult:
-        return _stage_entity(context, entity, warehouse, settings, assumptions, salesforce, hubspot,
-                             allow_shrink=config.allow_shrink)
+    @user_errors
+    def stage(context: AssetExecutionContext, config: StagingConfig) -> MaterializeResult:
+        return _stage_entity(context, entity, allow_shrink=config.allow_shrink)
 
-    _stage.__name__ = f"crm_{entity}"
-    return _stage
+    return stage
 
 
-@user_errors
-def _stage_entity(
-    context: AssetExecutionContext,
-    entity: str,
-    warehouse: Warehouse,
-    settings: PipelineSettings,
-    assumptions: AssumptionsFile,
-    salesforce: SalesforceResource,
-    hubspot: HubSpotResource,
-    *,
-    allow_shrink: bool = False,
-) -> MaterializeResult:
+def _stage_entity(context: AssetExecutionContext, entity: str, *, allow_shrink: bool) -> MaterializeResult:
+    warehouse: Warehouse = context.resources.warehouse
+    settings: PipelineSettings = context.resources.settings
+    assumptions: AssumptionsFile = context.resources.assumptions
     # Everything that can be wrong with settings, credentials, assumptions or input files fails here,
     # before a write.
     parsed = assumptions.load()
     sources = [
-        open_source(name, csv_dir=settings.csv_path, salesforce=salesforce, hubspot=hubspot, workdir=warehouse.path.parent)
+        open_source(name, csv_dir=settings.csv_path, workdir=warehouse.path.parent,
+                    resources={key: getattr(context.resources, key) for key in API_SOURCES})
         for name in settings.sources
     ]
     for source in sources:
@@ -152,6 +133,7 @@ def _stage_entity(
     _log(context, f"{entity}: staging months {months} from {', '.join(settings.sources)}")
 
     last_partition = last_partition_month()
+    scope = MonthScope(first, last, HISTORY_START, last_partition)
     # Changes made while this run pulls are caught by the next sync: the cursor starts a little before now.
     sync_started = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None) - dt.timedelta(minutes=5)
     results: dict[str, WriteResult] = {}
@@ -170,8 +152,7 @@ def _stage_entity(
         )
         # The raw view is read once; its text copies would only hold memory the writes can use.
         drop_text_tables(conn, f"{raw}_text_")
-        if hasattr(source, "check_staged"):
-            source.check_staged(conn, entity, staged)
+        source.check_staged(conn, entity, staged)
 
     with warehouse.get_connection() as conn:
         load_deal_types(conn, parsed)
@@ -179,7 +160,7 @@ def _stage_entity(
             # A source's lookups (fx rates, account names) live until the next source loads, so each
             # source's rows are typed right after its load.
             raw, staged = f"_raw_{entity}_{source.name}", f"_staged_{entity}_{source.name}"
-            load = source.load(conn, entity, raw, first, last, parsed.reporting_currency)
+            load = source.load(conn, entity, raw, scope, parsed.reporting_currency)
             loads.append(load)
             staged_tables[source.name] = staged if load.loaded else None
             if load.loaded:
@@ -190,7 +171,7 @@ def _stage_entity(
                     "(with --allow-shrink; otherwise the run stops if it held any)."
                 )
             change_tables[source.name] = None
-            if hasattr(source, "load_changes"):
+            if source.syncs_changes:
                 cursors[source.name] = read_cursor(conn, source.name, entity)
                 # The change sync runs with the current month (the nightly run); a backfill of older months
                 # leaves the cursor where it is.
@@ -262,9 +243,8 @@ def _stage_entity(
         metadata[f"{name}_changes_applied"] = MetadataValue.int(change.staged)
         metadata[f"{name}_deleted_removed"] = MetadataValue.int(change.removed)
     for source in sources:
-        if hasattr(source, "usage"):
-            for key, value in source.usage().items():
-                metadata[key] = MetadataValue.int(value) if isinstance(value, int) else MetadataValue.text(value)
+        for key, value in source.usage().items():
+            metadata[key] = MetadataValue.int(value) if isinstance(value, int) else MetadataValue.text(value)
     return MaterializeResult(metadata=metadata)
 
 

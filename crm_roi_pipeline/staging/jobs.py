@@ -2,8 +2,6 @@
 
 from dagster import AssetSelection, define_asset_job
 
-from crm_roi_pipeline.staging.partitions import monthly_partitions
-
 STAGING_JOB = "stage_crm"
 METRICS_JOB = "publish_metrics"
 # What `crm-roi run` executes, in order: staging as one run over the chosen months, then metrics and ROI.
@@ -11,8 +9,7 @@ RUN_ORDER = [STAGING_JOB, METRICS_JOB]
 
 stage_crm_job = define_asset_job(
     STAGING_JOB,
-    selection=AssetSelection.groups("staging"),
-    partitions_def=monthly_partitions,
+    selection=AssetSelection.groups("staging"),  # monthly: the assets' partitions
     description="Stage deals, leads, activities and spend from every configured source into crm.*.",
 )
 

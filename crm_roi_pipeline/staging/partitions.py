@@ -14,9 +14,5 @@ HISTORY_START: dt.date = parse_history_start(env_setting("CRM_ROI_HISTORY_START"
 monthly_partitions = MonthlyPartitionsDefinition(start_date=HISTORY_START.isoformat(), end_offset=1)
 
 
-def month_key(day: dt.date) -> str:
-    return day.replace(day=1).isoformat()
-
-
 def last_partition_month() -> dt.date:
     return dt.date.fromisoformat(monthly_partitions.get_last_partition_key())

@@ -1,8 +1,9 @@
 """From a source's canonical fields to rows ready for `crm.*`, each with a reason when it cannot be staged.
 
-Entity rules live in `sql/derive_<entity>.sql` and `sql/final_<entity>.sql`; the checks every entity shares
-(no id, deleted, unreadable values, months outside the partitions, no exchange rate, duplicate ids) are built
-here from the field list, so a new field is checked without anyone remembering to.
+Each entity's query is one template, `sql/stage_<entity>.sql`, read top to bottom: its rules, its month, its
+exchange rate and the columns of `crm.<entity>`. The checks every entity shares (no id, deleted, unreadable
+values, months outside the partitions, no exchange rate) are built here from the field list and passed in, so a
+new field is checked without anyone remembering to; duplicate ids are rejected here once the table is built.
 """
 
 from __future__ import annotations
@@ -10,29 +11,19 @@ from __future__ import annotations
 import datetime as dt
 import re
 from functools import cache
-from pathlib import Path
 
 import duckdb
 
 from crm_roi_pipeline.settings import Assumptions
-from crm_roi_pipeline.sources.csv_exports import files_table, misread_columns_sql
+from crm_roi_pipeline.sources.raw_views import files_table, misread_columns_sql
+from crm_roi_pipeline.sources.registry import BUILTIN_DEAL_TYPES
 from crm_roi_pipeline.sources.fields import FIELDS, ID_FIELD, MONTH_FIELD, fields_of
+from crm_roi_pipeline.sql_files import read_sql, render_sql
 
-_SQL = Path(__file__).parent / "sql"
 _KIND_WORDS = {"bool": "true/false", "number": "a number", "timestamp": "a date"}
 
-# Standard Salesforce and HubSpot deal types; `deal_types` in the assumptions adds to and overrides these.
-BUILTIN_DEAL_TYPES = {
-    "New Customer": "new_business",
-    "Existing Customer - Upgrade": "expansion",
-    "Existing Customer - Replacement": "renewal",
-    "Existing Customer - Downgrade": "renewal",
-    "newbusiness": "new_business",
-    "New Business": "new_business",
-    "existingbusiness": "expansion",
-    "Existing Business": "expansion",
-}
-_HAS_RATE = {"deals": "coalesce(closed_at_, created_at)", "spend": "month"}
+# The entities with an amount: their templates look up its rate to the reporting currency (`rated`).
+_HAS_RATE = ("deals", "spend")
 
 # Bounds on values no CRM record has: beyond them a value is a placeholder or a typo, and staged it would
 # make every figure it enters wrong (a date would make the monthly series run for millennia).
@@ -44,15 +35,6 @@ EARLIEST_DATE = dt.date(1970, 1, 1)
 # spend line even in currencies of small units (a billion-dollar deal is 2.5e13 in VND), and far below
 # where sums of such values lose their cents.
 MAX_MAGNITUDE = "1e15"  # as SQL and as the reasons say it
-
-
-@cache
-def sql_file(name: str) -> str:
-    return (_SQL / name).read_text()
-
-
-def _lit(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _quoted(col: str) -> str:
@@ -191,9 +173,9 @@ def _reason_sql(entity: str, history_start: dt.date, last_month: dt.date, run_da
     """A row's reasons, '; '-separated, or NULL. The reasons are only spelled out for a row that has one:
     one test of all the conditions costs far less than building a string from each for millions of rows."""
     problems = _problems(entity, history_start, last_month, run_day)
-    any_problem = " OR ".join(f"({condition})" for condition, _ in problems)
-    reasons = ",\n                ".join(f"CASE WHEN {condition} THEN {reason} END" for condition, reason in problems)
-    return f"CASE WHEN {any_problem} THEN nullif(concat_ws('; ',\n                {reasons}), '') END"
+    any_problem = "\n    OR ".join(f"({condition})" for condition, _ in problems)
+    reasons = ",\n    ".join(f"CASE WHEN {condition} THEN {reason} END" for condition, reason in problems)
+    return f"CASE WHEN {any_problem}\nTHEN nullif(concat_ws('; ',\n    {reasons}\n), '') END"
 
 
 def build_staged(
@@ -208,62 +190,49 @@ def build_staged(
     run_day: dt.date | None = None,
 ) -> None:
     """Create `staged_table`: the columns of `crm.<entity>` plus `_month`, `_reason`, provenance and, for rows
-    that may be rejected, `_raw` (the input's values as JSON).
+    that may be rejected, `_raw` (the input's values as JSON), by `staged_sql`.
 
     Only what the writes need is kept: the raw text of every field beside its typed value made this table four
     times wider, and building it cost more than typing the values. Dates are bounded by the day of the run,
     `run_day` (default today in UTC): see EARLIEST_DATE."""
-    ccy = _lit(reporting_currency)
-    derive = sql_file(f"derive_{entity}.sql").format(raw=raw_table, reporting_currency=ccy)
-    month_field = MONTH_FIELD[entity]
-    extra = ""
-    if entity == "deals":
-        extra = ", CASE WHEN is_closed_ THEN closed_at END AS closed_at_"
-    rate_cte = "SELECT *, NULL::DATE AS _fx_month, NULL::DOUBLE AS _rate FROM dated"
-    if entity in _HAS_RATE:
-        rate_cte = f"""
-            SELECT d.*, CASE WHEN d.currency_ = {ccy} THEN 1.0 ELSE x.rate END AS _rate
-            FROM (SELECT *, date_trunc('month', {_HAS_RATE[entity]})::DATE AS _fx_month FROM dated) AS d
-            LEFT JOIN _fx_rates AS x ON x.currency = d.currency_ AND x.month = d._fx_month"""
-    # A duplicate is rejected after this table is built (see `_reject_duplicates`), so rows whose id repeats
-    # keep their raw values too; finding the repeated ids is one hash aggregate over the id column.
-    may_repeat = "FALSE"
-    if entity != "spend":
-        id_field = ID_FIELD[entity]
-        may_repeat = (
-            f"(d.source_system, d.{id_field}) IN (SELECT source_system, {id_field} FROM {raw_table} "
-            f"WHERE {id_field} IS NOT NULL GROUP BY ALL HAVING count(*) > 1)"
-        )
-    checks = "".join(f", {sql}" for sql in misread_columns_sql(entity))
+    sql = staged_sql(
+        entity, raw_table, staged_table,
+        reporting_currency=reporting_currency, history_start=history_start, last_month=last_month, run_day=run_day,
+    )
     # Every row carries its own _row and _file_order, so no statement here needs insertion order; without
     # it DuckDB builds the table on every core.
     conn.execute("SET preserve_insertion_order = false")
     try:
-        conn.execute(
-            f"""
-            CREATE OR REPLACE TEMP TABLE {staged_table} AS
-            WITH derived AS ({derive}),
-            dated AS (
-                SELECT *, date_trunc('month', {month_field})::DATE AS _month{extra} FROM derived
-            ),
-            rated AS ({rate_cte}),
-            checked AS (
-                SELECT *, {_reason_sql(entity, history_start, last_month, run_day)} AS _problem
-                FROM rated
-            )
-            SELECT {final_columns(entity)},
-                   d._month, d._problem AS _reason, d.is_deleted,
-                   d._row, d._file_order,
-                   CASE WHEN d._problem IS NOT NULL OR {may_repeat} THEN {raw_json_sql(entity)} END AS _raw
-                   {checks}
-            FROM checked AS d
-            """
-        )
+        conn.execute(sql)
         conn.execute(f"CREATE OR REPLACE TEMP TABLE {files_table(staged_table)} AS SELECT * FROM {files_table(raw_table)}")
         if entity != "spend":
             _reject_duplicates(conn, staged_table, ID_FIELD[entity])
     finally:
         conn.execute("RESET preserve_insertion_order")
+
+
+def staged_sql(
+    entity: str,
+    raw_table: str,
+    staged_table: str,
+    *,
+    reporting_currency: str,
+    history_start: dt.date,
+    last_month: dt.date,
+    run_day: dt.date | None = None,
+) -> str:
+    """The statement creating `staged_table` from the typed view `raw_table`: `sql/stage_<entity>.sql`
+    rendered. It runs as written once its inputs exist: the view, the lookups its template names (some of
+    `_fx_rates`, `_account_names`, `_owner_teams`, `_deal_type_map`) and the macros of `sql/macros.sql`."""
+    return render_sql(
+        f"staging/sql/stage_{entity}.sql",
+        raw_table=raw_table,
+        staged_table=staged_table,
+        reporting_currency=reporting_currency,
+        problems_sql=_reason_sql(entity, history_start, last_month, run_day),
+        raw_json_sql=raw_json_sql(entity),
+        misread_columns=misread_columns_sql(entity),
+    )
 
 
 def _reject_duplicates(conn: duckdb.DuckDBPyConnection, staged_table: str, id_field: str) -> None:
@@ -292,15 +261,10 @@ def _reject_duplicates(conn: duckdb.DuckDBPyConnection, staged_table: str, id_fi
     )
 
 
-def final_columns(entity: str) -> str:
-    """The select list producing `crm.<entity>`'s columns but loaded_from from a checked row aliased `d`."""
-    return sql_file(f"final_{entity}.sql")
-
-
 @cache
 def table_ddl(entity: str) -> tuple[tuple[str, str, str | None], ...]:
     """(name, type, comment) of each column of `crm.<entity>`, in order, as `schema.sql` creates them."""
-    ddl = sql_file("schema.sql")
+    ddl = read_sql("staging/sql/schema.sql")
     block = ddl[ddl.index(f"crm.{entity} (") :].split(");", 1)[0]
     matches = (re.match(r"\s+(\w+)\s+(\w+)[^-]*(?:--\s*(.*))?", line) for line in block.splitlines()[1:])
     return tuple((m[1], m[2], m[3] or None) for m in matches if m)
@@ -319,4 +283,4 @@ def raw_json_sql(entity: str, alias: str = "d") -> str:
     for name, kind in FIELDS[entity].items():  # source_system has a column of its own in crm.rejects
         text = f"{alias}.{name}__txt" if kind in _KIND_WORDS else f"{alias}.{name}"
         entries.append(f"{{'k': '{name}', 'v': ({text})::VARCHAR}}")
-    return f"to_json(map_from_entries(list_filter([{', '.join(entries)}], lambda e: e.v IS NOT NULL)))"
+    return "to_json(map_from_entries(list_filter([\n    " + ",\n    ".join(entries) + "\n], lambda e: e.v IS NOT NULL)))"

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from crm_roi_pipeline.settings import API_SOURCES
-from crm_roi_pipeline.sources.csv_exports import files_table
+from crm_roi_pipeline.sources.raw_views import files_table
+from crm_roi_pipeline.sources.registry import API_SOURCES
 from crm_roi_pipeline.sources.fields import ID_FIELD, MONTH_FIELD
 from crm_roi_pipeline.staging.transform import table_columns
 

@@ -73,14 +73,6 @@ class ItsResult:
     errors: str = "ar1_bootstrap"
     rho: float | None = None  # the AR(1) coefficient of the residuals, with errors="ar1_bootstrap" or "ar1"
 
-    @property
-    def uplift_total_low(self) -> float:
-        return self.uplift_low * self.n_post
-
-    @property
-    def uplift_total_high(self) -> float:
-        return self.uplift_high * self.n_post
-
 
 def as_month(value: object) -> dt.date:
     """A date, datetime or Timestamp as a plain date (kept as given: callers check it is a 1st)."""

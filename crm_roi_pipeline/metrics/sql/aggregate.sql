@@ -1,10 +1,10 @@
 -- Every figure of METRICS.md for each bucket of months (`_buckets`: month -> bucket) and, when
--- {by_source}, each lead source. Counts and sums are totals over the bucket; rates are pooled.
--- Presence of leads, activities and spend decides NULL versus 0: per bucket when {presence_per_bucket}
+-- {{ by_source }}, each lead source. Counts and sums are totals over the bucket; rates are pooled.
+-- Presence of leads, activities and spend decides NULL versus 0: per bucket when {{ presence_per_bucket }}
 -- (comparison windows), else for the whole table (the monthly series).
 WITH
 closed AS (
-    SELECT b.bucket, CASE WHEN {by_source} THEN d.lead_source ELSE 'all' END AS dim, d.*
+    SELECT b.bucket, CASE WHEN {{ by_source }} THEN d.lead_source ELSE 'all' END AS dim, d.*
     FROM _deals AS d JOIN _buckets AS b ON b.month = d.closed_month
     WHERE d.is_closed
 ),
@@ -23,11 +23,11 @@ deal_figures AS (
     FROM closed GROUP BY ALL
 ),
 created AS (
-    SELECT b.bucket, CASE WHEN {by_source} THEN d.lead_source ELSE 'all' END AS dim, count(*) AS deals_created
+    SELECT b.bucket, CASE WHEN {{ by_source }} THEN d.lead_source ELSE 'all' END AS dim, count(*) AS deals_created
     FROM _deals AS d JOIN _buckets AS b ON b.month = d.created_month GROUP BY ALL
 ),
 lead_figures AS (
-    SELECT b.bucket, CASE WHEN {by_source} THEN l.lead_source ELSE 'all' END AS dim,
+    SELECT b.bucket, CASE WHEN {{ by_source }} THEN l.lead_source ELSE 'all' END AS dim,
            count(*) AS leads_created, count(*) FILTER (WHERE l.converted_in_window) AS leads_converted
     FROM _leads AS l JOIN _buckets AS b ON b.month = l.created_month GROUP BY ALL
 ),
@@ -37,30 +37,30 @@ activity_figures AS (
 ),
 spend_figures AS (
     -- By source, only spend whose channel is that source; spend with no channel is in no source's row.
-    SELECT b.bucket, CASE WHEN {by_source} THEN s.channel ELSE 'all' END AS dim, sum(s.amount) AS spend
+    SELECT b.bucket, CASE WHEN {{ by_source }} THEN s.channel ELSE 'all' END AS dim, sum(s.amount) AS spend
     FROM _spend AS s JOIN _buckets AS b ON b.month = s.month
-    WHERE NOT {by_source} OR s.channel IS NOT NULL
+    WHERE NOT {{ by_source }} OR s.channel IS NOT NULL
     GROUP BY ALL
 ),
 presence AS (
     SELECT bucket,
-        CASE WHEN {presence_per_bucket}
+        CASE WHEN {{ presence_per_bucket }}
              THEN EXISTS (SELECT 1 FROM _leads AS l JOIN _buckets AS x ON x.month = l.created_month WHERE x.bucket = b.bucket)
              ELSE EXISTS (SELECT 1 FROM _leads) END AS has_leads,
-        CASE WHEN {presence_per_bucket}
+        CASE WHEN {{ presence_per_bucket }}
              THEN EXISTS (SELECT 1 FROM _activities AS a JOIN _buckets AS x ON x.month = a.month WHERE x.bucket = b.bucket)
              ELSE EXISTS (SELECT 1 FROM _activities) END AS has_activities,
-        CASE WHEN {presence_per_bucket}
+        CASE WHEN {{ presence_per_bucket }}
              THEN EXISTS (SELECT 1 FROM _spend AS s JOIN _buckets AS x ON x.month = s.month WHERE x.bucket = b.bucket)
              ELSE EXISTS (SELECT 1 FROM _spend) END AS has_spend
     FROM (SELECT DISTINCT bucket FROM _buckets) AS b
 ),
 dims AS (
-    SELECT 'all' AS dim WHERE NOT {by_source}
-    UNION SELECT dim FROM deal_figures WHERE {by_source}
-    UNION SELECT dim FROM created WHERE {by_source}
-    UNION SELECT dim FROM lead_figures WHERE {by_source}
-    UNION SELECT dim FROM spend_figures WHERE {by_source}
+    SELECT 'all' AS dim WHERE NOT {{ by_source }}
+    UNION SELECT dim FROM deal_figures WHERE {{ by_source }}
+    UNION SELECT dim FROM created WHERE {{ by_source }}
+    UNION SELECT dim FROM lead_figures WHERE {{ by_source }}
+    UNION SELECT dim FROM spend_figures WHERE {{ by_source }}
 ),
 totals AS (
     SELECT

@@ -3,7 +3,7 @@
 -- lead, per spend line, and completed activities counted per month. Nothing here depends on the
 -- assumptions, so changing them never leaves these tables stale; the conversion window applies on reading.
 
-{create}fact_deals AS
+{{ create }}fact_deals AS
 WITH d AS (
     SELECT *,
            nullif(trim(lead_source), '') AS own_source,
@@ -56,7 +56,7 @@ LEFT JOIN acquisition AS a ON a.source_system = d.source_system AND a.deal_id = 
 LEFT JOIN converting_lead AS cl ON cl.source_system = d.source_system AND cl.deal_id = d.deal_id
 LEFT JOIN named_lead AS nl ON nl.source_system = d.source_system AND nl.lead_id = d.lead_id;
 
-{create}fact_leads AS
+{{ create }}fact_leads AS
 SELECT
     date_trunc('month', created_at)::DATE AS created_month,
     coalesce(nullif(trim(lead_source), ''), 'Unknown') AS lead_source,
@@ -66,12 +66,12 @@ SELECT
 FROM crm.leads;
 
 -- Per month, not per activity: the figures only count them, and five million rows would be copied for that.
-{create}fact_activities AS
+{{ create }}fact_activities AS
 SELECT date_trunc('month', occurred_at)::DATE AS month, count(*) FILTER (WHERE status = 'completed') AS completed,
        count(*) AS activities
 FROM crm.activities
 GROUP BY ALL;
 
-{create}fact_spend AS
+{{ create }}fact_spend AS
 SELECT month, coalesce(amount_reporting, 0) AS amount, nullif(trim(channel), '') AS channel
 FROM crm.spend;

@@ -1,14 +1,8 @@
-"""How the pipeline runs beside itself and beside other readers of the DuckDB file.
-
-DuckDB lets one process write a file, or several read it, never both. Every asset and check that opens
-the file is in one Dagster concurrency pool (limit 1 in dagster_home/dagster.yaml), and every connection
-also takes a file lock (see `resources.Warehouse`) so runs outside the Dagster daemon queue too. Readers
-that must not block the pipeline (a BI tool, a notebook) read the Parquet copies published after each run.
-"""
+"""Files written beside the database for other readers (the Parquet copies, the report and its charts):
+each written whole or not at all, so a reader never sees half a file."""
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import threading
 from collections.abc import Callable
@@ -17,11 +11,6 @@ from pathlib import Path
 import duckdb
 
 from crm_roi_pipeline.errors import CrmRoiError
-from dagster import FreshnessPolicy
-
-DUCKDB_POOL = "crm_roi_duckdb"
-# The nightly run lands by morning; a table a day and a half old means a night was missed.
-NIGHTLY_FRESHNESS = FreshnessPolicy.time_window(fail_window=dt.timedelta(hours=36), warn_window=dt.timedelta(hours=26))
 
 
 def publish_parquet(conn: duckdb.DuckDBPyConnection, table: str, folder: Path) -> Path:
