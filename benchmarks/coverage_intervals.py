@@ -24,14 +24,14 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from crm_roi_pipeline.uplift.intervals import (  # noqa: E402
+from crm_roi_pipeline.statistics.intervals import (  # noqa: E402
     bootstrap_difference,
     bootstrap_months_difference,
     mean_statistic,
     newcombe_difference,
     ratio_of_sums_statistic,
 )
-from crm_roi_pipeline.uplift.survival import km_median, logrank  # noqa: E402
+from crm_roi_pipeline.statistics.survival import km_median, logrank  # noqa: E402
 
 LEVEL = 0.95
 SIGMA = 0.8  # log-scale spread of days to close and amounts: lognormal(μ, 0.8)

@@ -38,9 +38,9 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 
 from coverage_uplift import MONTHS, NOISE, STEP, noise, print_table, staggered_panel  # noqa: E402
 from crm_roi_pipeline.metrics.lift import verdict_code  # noqa: E402
-from crm_roi_pipeline.uplift.bsts import BstsResult, fit_bsts  # noqa: E402
-from crm_roi_pipeline.uplift.its import ItsResult, before_after, fit_its  # noqa: E402
-from crm_roi_pipeline.uplift.staggered import StaggeredResult, staggered_att  # noqa: E402
+from crm_roi_pipeline.statistics.bsts import BstsResult, fit_bsts  # noqa: E402
+from crm_roi_pipeline.statistics.its import ItsResult, before_after, fit_its  # noqa: E402
+from crm_roi_pipeline.statistics.staggered import StaggeredResult, staggered_att  # noqa: E402
 
 import pandas as pd  # noqa: E402
 

@@ -30,9 +30,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from crm_roi_pipeline.months import add_months  # noqa: E402
-from crm_roi_pipeline.uplift.its import ItsResult, before_after, fit_its  # noqa: E402
-from crm_roi_pipeline.uplift.placebo import before_after_estimator, its_estimator, placebo_test  # noqa: E402
-from crm_roi_pipeline.uplift.staggered import StaggeredResult, staggered_att  # noqa: E402
+from crm_roi_pipeline.statistics.its import ItsResult, before_after, fit_its  # noqa: E402
+from crm_roi_pipeline.statistics.placebo import before_after_estimator, its_estimator, placebo_test  # noqa: E402
+from crm_roi_pipeline.statistics.staggered import StaggeredResult, staggered_att  # noqa: E402
 
 START = dt.date(2020, 1, 1)
 N_PRE, N_POST, STEP, NOISE = 48, 12, 20.0, 10.0

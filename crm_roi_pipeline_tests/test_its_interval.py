@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from crm_roi_pipeline.months import add_months
-from crm_roi_pipeline.uplift.ar1_interval import ar1_bootstrap_t, ar1_correlation
-from crm_roi_pipeline.uplift.intervals import bootstrap_months_difference, mean_statistic
-from crm_roi_pipeline.uplift.its import ItsResult, before_after, fit_its
+from crm_roi_pipeline.statistics.ar1_interval import ar1_bootstrap_t, ar1_correlation
+from crm_roi_pipeline.statistics.intervals import bootstrap_months_difference, mean_statistic
+from crm_roi_pipeline.statistics.its import ItsResult, before_after, fit_its
 
 START, PRE, POST = dt.date(2020, 1, 1), 48, 12
 MONTHS = [add_months(START, i) for i in range(PRE + POST)]

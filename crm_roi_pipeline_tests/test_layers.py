@@ -1,5 +1,5 @@
 """Layers that point one way: sources -> staging -> metrics -> roi, no cycle between packages, and the
-statistics in `uplift/` a leaf that imports nothing of the pipeline but month arithmetic (so they can be read,
+statistics in `statistics/` a leaf that imports nothing of the pipeline but month arithmetic (so they can be read,
 tested and reused without windows, DuckDB or Dagster). Read from the source, not by importing."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "crm_roi_pipeline"
-LEAF_MAY_IMPORT = {"crm_roi_pipeline.months", "crm_roi_pipeline.uplift"}
+LEAF_MAY_IMPORT = {"crm_roi_pipeline.months", "crm_roi_pipeline.statistics"}
 
 
 def _pipeline_imports(path: Path) -> set[str]:
@@ -25,7 +25,7 @@ def _pipeline_imports(path: Path) -> set[str]:
 def test_the_statistics_import_nothing_above_them():
     offenders = {
         f"{path.name} imports {name}"
-        for path in (PACKAGE / "uplift").glob("*.py")
+        for path in (PACKAGE / "statistics").glob("*.py")
         for name in _pipeline_imports(path)
         if not any(name == allowed or name.startswith(allowed + ".") for allowed in LEAF_MAY_IMPORT)
     }
@@ -84,7 +84,7 @@ def test_each_layer_imports_only_the_layers_below_it():
         if target in LAYERS[i + 1:] or target == "definitions"
     }
     assert upward == set()
-    assert graph["uplift"] <= {"months"}  # the statistics: a leaf
+    assert graph["statistics"] <= {"months"}  # the statistics: a leaf
 
 
 def test_the_walk_sees_a_cycle_when_there_is_one(tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ import pytest
 
 from crm_roi_pipeline.metrics.lift import Estimate, agree, second_opinion_sentence
 from crm_roi_pipeline.months import add_months
-from crm_roi_pipeline.uplift.bsts import BstsResult, BstsUnavailable, fit_bsts
+from crm_roi_pipeline.statistics.bsts import BstsResult, BstsUnavailable, fit_bsts
 
 START, PRE, POST = dt.date(2020, 1, 1), 48, 12
 MONTHS = [add_months(START, i) for i in range(PRE + POST)]

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from crm_roi_pipeline.uplift import intervals
-from crm_roi_pipeline.uplift.intervals import (
+from crm_roi_pipeline.statistics import intervals
+from crm_roi_pipeline.statistics.intervals import (
     BCA_MAX_N,
     Interval,
     bootstrap_difference,

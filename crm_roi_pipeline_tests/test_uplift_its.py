@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from crm_roi_pipeline.months import add_months
-from crm_roi_pipeline.uplift.its import ItsResult, ItsUnavailable, before_after, fit_its
+from crm_roi_pipeline.statistics.its import ItsResult, ItsUnavailable, before_after, fit_its
 
 START = dt.date(2020, 1, 1)
 

@@ -11,8 +11,8 @@ import pytest
 
 from crm_roi_pipeline.metrics.uplift_charts import counterfactual_chart, placebo_chart
 from crm_roi_pipeline.months import add_months
-from crm_roi_pipeline.uplift.its import fit_its
-from crm_roi_pipeline.uplift.placebo import before_after_estimator, its_estimator, placebo_test
+from crm_roi_pipeline.statistics.its import fit_its
+from crm_roi_pipeline.statistics.placebo import before_after_estimator, its_estimator, placebo_test
 
 START = dt.date(2019, 1, 1)
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from crm_roi_pipeline.months import add_months
-from crm_roi_pipeline.uplift.staggered import (
+from crm_roi_pipeline.statistics.staggered import (
     StaggeredResult,
     StaggeredUnavailable,
     _panel_matrix,

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from crm_roi_pipeline.uplift.survival import KmMedian, LogRank, km_median, logrank
+from crm_roi_pipeline.statistics.survival import KmMedian, LogRank, km_median, logrank
 
 # Ten deals; event 1 = closed after that many days, 0 = still open at as_of after that many days.
 DAYS = [5, 8, 8, 12, 15, 20, 20, 25, 30, 40]

@@ -110,7 +110,7 @@ def test_auto_takes_the_its_from_24_pre_months_and_the_before_after_below(pre_mo
     import pandas as pd
 
     from crm_roi_pipeline.months import add_months
-    from crm_roi_pipeline.uplift.its import ItsResult, fit_its
+    from crm_roi_pipeline.statistics.its import ItsResult, fit_its
 
     adoption = dt.date(2024, 1, 1)
     months = [add_months(adoption, i - pre_months) for i in range(pre_months + 12)]

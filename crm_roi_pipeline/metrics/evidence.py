@@ -1,4 +1,4 @@
-"""How sure are we? The statistics of `crm_roi_pipeline.uplift` applied to the facts of `compute.py`.
+"""How sure are we? The statistics of `crm_roi_pipeline.statistics` applied to the facts of `compute.py`.
 
 - `adoption_intervals`: an interval for every figure of metrics.adoption (the change post − pre).
 - `time_to_close`: Kaplan-Meier medians per window, open deals censored at as_of, and a log-rank test.
@@ -22,7 +22,7 @@ from crm_roi_pipeline.metrics.compute import BASIS, FIGURES, _set_buckets, aggre
 from crm_roi_pipeline.metrics.windows import Windows
 from crm_roi_pipeline.months import add_months, months_between
 from crm_roi_pipeline.settings import Assumptions
-from crm_roi_pipeline.uplift.intervals import (
+from crm_roi_pipeline.statistics.intervals import (
     Interval,
     bootstrap_difference,
     bootstrap_months_difference,
@@ -30,11 +30,11 @@ from crm_roi_pipeline.uplift.intervals import (
     newcombe_difference,
     ratio_of_sums_statistic,
 )
-from crm_roi_pipeline.uplift.bsts import BstsResult, BstsUnavailable, fit_bsts
-from crm_roi_pipeline.uplift.its import ItsResult, ItsUnavailable, fit_its
-from crm_roi_pipeline.uplift.placebo import PlaceboResult, before_after_estimator, its_estimator, placebo_test
-from crm_roi_pipeline.uplift.staggered import StaggeredResult, StaggeredUnavailable, staggered_att
-from crm_roi_pipeline.uplift.survival import KmMedian, LogRank, km_median, logrank
+from crm_roi_pipeline.statistics.bsts import BstsResult, BstsUnavailable, fit_bsts
+from crm_roi_pipeline.statistics.its import ItsResult, ItsUnavailable, fit_its
+from crm_roi_pipeline.statistics.placebo import PlaceboResult, before_after_estimator, its_estimator, placebo_test
+from crm_roi_pipeline.statistics.staggered import StaggeredResult, StaggeredUnavailable, staggered_att
+from crm_roi_pipeline.statistics.survival import KmMedian, LogRank, km_median, logrank
 
 SEED = 20240101
 RESAMPLES = 999

@@ -13,8 +13,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import StrMethodFormatter
 
 from crm_roi_pipeline.metrics.charts import set_margins
-from crm_roi_pipeline.uplift.its import ItsResult
-from crm_roi_pipeline.uplift.placebo import PlaceboResult
+from crm_roi_pipeline.statistics.its import ItsResult
+from crm_roi_pipeline.statistics.placebo import PlaceboResult
 
 
 def _png(fig: Figure) -> bytes:

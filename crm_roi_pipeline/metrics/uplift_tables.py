@@ -15,12 +15,12 @@ from crm_roi_pipeline.metrics.uplift_assets import (
 )
 from crm_roi_pipeline.published_files import publish_parquet, replace_file
 from crm_roi_pipeline.resources import Reports
-from crm_roi_pipeline.uplift.bsts import METHOD as BSTS_METHOD
-from crm_roi_pipeline.uplift.bsts import BstsResult
-from crm_roi_pipeline.uplift.its import METHOD as ITS_METHOD
-from crm_roi_pipeline.uplift.its import ItsResult
+from crm_roi_pipeline.statistics.bsts import METHOD as BSTS_METHOD
+from crm_roi_pipeline.statistics.bsts import BstsResult
+from crm_roi_pipeline.statistics.its import METHOD as ITS_METHOD
+from crm_roi_pipeline.statistics.its import ItsResult
 from crm_roi_pipeline.metrics.uplift_charts import counterfactual_chart, placebo_chart
-from crm_roi_pipeline.uplift.staggered import StaggeredResult
+from crm_roi_pipeline.statistics.staggered import StaggeredResult
 
 
 def publish(context, warehouse, assumptions, reports) -> list[MaterializeResult]:

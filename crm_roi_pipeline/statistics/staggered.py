@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from crm_roi_pipeline.months import add_months, month_start, months_between
-from crm_roi_pipeline.uplift.its import as_month
+from crm_roi_pipeline.statistics.its import as_month
 
 METHOD = "callaway_santanna_not_yet_treated"
 

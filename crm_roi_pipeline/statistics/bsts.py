@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from crm_roi_pipeline.months import months_between
-from crm_roi_pipeline.uplift.its import MIN_POST_MONTHS, period_bounds, prepare_series
+from crm_roi_pipeline.statistics.its import MIN_POST_MONTHS, period_bounds, prepare_series
 
 METHOD = "bsts_causalimpact"
 INSTALL = "pip install 'crm-roi-pipeline[causal]'"

@@ -28,7 +28,7 @@ import statsmodels.api as sm
 from scipy import stats
 
 from crm_roi_pipeline.months import add_months, month_start, months_between
-from crm_roi_pipeline.uplift.ar1_interval import ar1_bootstrap_t
+from crm_roi_pipeline.statistics.ar1_interval import ar1_bootstrap_t
 
 METHOD = "its_segmented_ar1_bootstrap_t"
 Errors = Literal["ar1_bootstrap", "ar1", "hac", "ols"]

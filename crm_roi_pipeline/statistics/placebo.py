@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from crm_roi_pipeline.months import add_months, months_between
-from crm_roi_pipeline.uplift.its import ItsResult, before_after, fit_its, period_bounds, prepare_series
+from crm_roi_pipeline.statistics.its import ItsResult, before_after, fit_its, period_bounds, prepare_series
 
 # estimator(series, adoption_month, transition_months) -> estimate (NaN when it cannot be computed there).
 # transition_months is passed so that every fake date skips the same months after it as the real one.

@@ -1,1 +1,0 @@
-"""Uplift statistics: counterfactuals, intervals, placebo tests and staggered rollouts, as pure functions."""
