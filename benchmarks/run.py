@@ -181,8 +181,8 @@ def main() -> None:
               f"(staging {_spread(month_stages)} s), metrics {_spread(metrics, 2)} s", flush=True)
         if not args.keep:  # each size's files go once measured: the next size needs the disk
             shutil.rmtree(csv_dir, ignore_errors=True)
-            for path in work.glob(f"db_{size}*"):
-                path.unlink(missing_ok=True)
+            for path in work.glob(f"db_{size}*"):  # the databases, and their _reports/ and _published/ folders
+                shutil.rmtree(path) if path.is_dir() else path.unlink(missing_ok=True)
 
     print(f"\nMachine: {os.cpu_count()} cores; DuckDB memory limit {os.environ.get('CRM_ROI_DUCKDB_MEMORY_LIMIT', '1GB')}")
     print(f"{'deals':>10} {'leads':>10} {'activities':>11} {'CSV MB':>7} {'floor s':>8} {'full run s':>11} "
