@@ -12,7 +12,6 @@ import datetime as dt
 import logging
 import os
 import sys
-import threading
 import textwrap
 import time
 from contextlib import contextmanager, nullcontext
@@ -103,7 +102,8 @@ def _planned_events_as_ranges():
     """A run over many months records one "planned" event per month and asset (572 for the whole history)
     unless Dagster is told to record the range once (DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS). The
     catch Dagster names, failed months not marked failed in the UI, cannot matter for an ephemeral instance,
-    which keeps no record past this command; a DAGSTER_HOME instance keeps Dagster's default."""
+    which keeps no record past this command; a DAGSTER_HOME instance keeps Dagster's default. It buys 0.8 s of
+    the ~11 s warm sample run (benchmarks/sample_run.py, 9 interleaved runs: median paired difference)."""
     name = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
     before = os.environ.get(name)
     os.environ[name] = "true"
@@ -114,17 +114,6 @@ def _planned_events_as_ranges():
             del os.environ[name]
         else:
             os.environ[name] = before
-
-
-def _warm_up_metrics() -> None:
-    try:
-        import crm_roi_pipeline.metrics.uplift_tables  # noqa: F401
-        import crm_roi_pipeline.roi.report  # noqa: F401
-        from crm_roi_pipeline.metrics.charts import pyplot
-
-        pyplot()
-    except Exception:  # noqa: BLE001 - only a head start; the metrics run imports them itself and reports errors
-        pass
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -156,10 +145,6 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.setLevel(logging.INFO)
     ephemeral = not os.environ.get("DAGSTER_HOME")
     instance = DagsterInstance.ephemeral() if ephemeral else DagsterInstance.get()
-    # The metrics' statistics and charts (scipy, statsmodels, matplotlib) take ~1.5 s to import; they load
-    # on a second thread while staging keeps DuckDB busy, rather than after it.
-    warm_up = threading.Thread(target=_warm_up_metrics, name="crm-roi-warm-up", daemon=True)
-    warm_up.start()
     print(f"crm-roi: months {start[:7]} … {end[:7]}, sources {env_setting('CRM_ROI_SOURCE')}, "
           f"database {env_setting('CRM_ROI_DUCKDB_PATH')}")
     summary = []
@@ -167,10 +152,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     checks: list[tuple[str, str, str]] = []
     for job_name in RUN_ORDER:
         job = defs.resolve_job_def(job_name)
-        if job.partitions_def is None:
-            # The metrics import the same libraries: two threads importing them at once could trip Python's
-            # import-deadlock detection, so they wait for the head start to finish (they need it anyway).
-            warm_up.join()
         began = time.monotonic()
         tags = {"crm_roi/launched_by": "crm-roi run"}
         if job.partitions_def is not None:

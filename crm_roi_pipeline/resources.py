@@ -34,9 +34,10 @@ _instances_lock = threading.Lock()
 def _attached(config: dict, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     """A connection to this process's in-memory DuckDB for `config`, with the file at `path` attached.
 
-    Starting a DuckDB instance costs ~20 ms and a `crm-roi run` opens some thirty connections, so the
-    instance of the configuration last used is kept (one per database file: its temp directory is beside
-    it), and each connection attaches the file and detaches it again. The caller's file lock makes the
+    Starting a DuckDB instance costs ~23 ms and a `crm-roi run` opens some twenty-five connections, so the
+    instance of the configuration last used is kept (one per database file: its temp directory is beside it),
+    and each connection attaches the file and detaches it again: 0.5 s of the ~11 s warm sample run
+    (benchmarks/sample_run.py, 9 interleaved runs, median paired difference). The caller's file lock makes the
     connections to one file take turns, so the attached name never clashes."""
     key = tuple(sorted((name, str(value)) for name, value in config.items()))
     with _instances_lock:
