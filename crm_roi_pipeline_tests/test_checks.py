@@ -9,6 +9,7 @@ from dagster import AssetCheckSeverity
 
 from crm_roi_pipeline.metrics.windows import compute_windows
 from crm_roi_pipeline.metrics.completeness import completeness_result
+from crm_roi_pipeline_tests.conftest import Project, planned_events_as_ranges
 
 # The comparison windows are 1 month here (data from 2023-12, adoption 2024-01): 2023-12 against 2024-01,
 # with as many leads and activities, and half as many deals, in each (not thinner than half: no warning).
@@ -33,6 +34,7 @@ CLEAN_SPEND = """
 month,category,channel,amount
 2024-01-01,marketing,Web,1000
 """
+MONTHS = ("2023-12-01", "2024-03-01")  # the first and the last month of these files and of the edits below
 
 
 def _evaluations(result) -> dict[tuple[str, str], object]:
@@ -42,17 +44,38 @@ def _evaluations(result) -> dict[tuple[str, str], object]:
     }
 
 
-def _stage(project, deals=CLEAN_DEALS, leads=CLEAN_LEADS, activities=CLEAN_ACTIVITIES, spend=CLEAN_SPEND):
-    project.write("deals.csv", deals)
-    project.write("leads.csv", leads)
-    project.write("activities.csv", activities)
-    project.write("spend.csv", spend)
-    # An ERROR check is blocking: its failure fails the run (test_blocking_checks.py); its result is still recorded.
-    return _evaluations(project.stage(checks=True, raise_on_error=False))
+def _write(project, deals=CLEAN_DEALS, leads=CLEAN_LEADS, activities=CLEAN_ACTIVITIES, spend=CLEAN_SPEND) -> list[str]:
+    """Write the four files; the entities whose file is not the clean one."""
+    files = {"deals": (deals, CLEAN_DEALS), "leads": (leads, CLEAN_LEADS), "activities": (activities, CLEAN_ACTIVITIES),
+             "spend": (spend, CLEAN_SPEND)}
+    for entity, (text, _) in files.items():
+        project.write(f"{entity}.csv", text)
+    return [entity for entity, (text, clean) in files.items() if text != clean]
 
 
-def test_every_check_passes_on_clean_data(project):
-    evaluations = _stage(project)
+@pytest.fixture(scope="module")
+def clean(tmp_path_factory):
+    """The clean files staged once with every check: its evaluations, and the database the tests below start
+    from (a copy), restaging only the file they break."""
+    project = Project(tmp_path_factory.mktemp("clean"))
+    _write(project)
+    with planned_events_as_ranges():
+        # An ERROR check is blocking: its failure fails the run (test_blocking_checks.py); its result is still
+        # recorded. The run covers the files' months (2023-12 … 2024-03): the checks read whole tables, and the
+        # other 140 months of the history would only add Dagster's events for each.
+        result = project.stage(*MONTHS, checks=True, raise_on_error=False)
+    return project, _evaluations(result)
+
+
+def _stage(project, clean, **files):
+    """The clean database with the changed files restaged over their months, and every entity's checks."""
+    changed = _write(project, **files)
+    project.use_database(clean[0].db_path)
+    return _evaluations(project.stage(*MONTHS, entities=changed, checks="all", raise_on_error=False))
+
+
+def test_every_check_passes_on_clean_data(clean):
+    _, evaluations = clean
     assert len(evaluations) == 14
     failing = {key: e.description for key, e in evaluations.items() if not e.passed}
     assert failing == {}
@@ -78,15 +101,16 @@ def test_every_check_passes_on_clean_data(project):
                     .replace("Proposal,false,false,70,,", "Proposal,false,false,70,Partnership,"), 2, AssetCheckSeverity.WARN),
     ],
 )
-def test_deal_checks_fire(project, entity, check, edit, count, severity):
+def test_deal_checks_fire(project, clean, entity, check, edit, count, severity):
     if edit is None:
-        evaluations = _stage(project)  # first load, then a duplicate arrives from another source
+        _write(project)  # the first load (a copy of it), then a duplicate arrives from another source
+        project.use_database(clean[0].db_path)
         with project.connect() as conn:
             conn.execute("INSERT INTO crm.deals (deal_id, source_system, loaded_from, is_closed, is_won, created_at) "
                          "VALUES ('D1', 'csv', 'salesforce', false, false, '2024-05-01')")
         evaluations = _evaluations(project.stage("2024-06-01", "2024-06-01", checks=True, raise_on_error=False))
     else:
-        evaluations = _stage(project, deals=edit(CLEAN_DEALS))
+        evaluations = _stage(project, clean, deals=edit(CLEAN_DEALS))
     evaluation = evaluations[(entity, check)]
     assert not evaluation.passed
     assert evaluation.severity == severity
@@ -96,17 +120,17 @@ def test_deal_checks_fire(project, entity, check, edit, count, severity):
     assert others == []
 
 
-def test_lead_checks_fire(project):
+def test_lead_checks_fire(project, clean):
     leads = CLEAN_LEADS + "L3,Web,2024-01-03,true,,\nL4,Web,2024-01-04,true,2024-01-09,D99\n"
-    evaluations = _stage(project, leads=leads)
+    evaluations = _stage(project, clean, leads=leads)
     # L3 is converted without a date; L4 points at D99, which is not staged.
     assert evaluations[("leads", "converted_leads_have_date")].metadata["count"].value == 1
     assert evaluations[("leads", "converted_deals_exist")].metadata["count"].value == 1
     assert not evaluations[("leads", "converted_deals_exist")].passed
 
 
-def test_negative_spend_fires(project):
-    evaluations = _stage(project, spend=CLEAN_SPEND + "2024-02-01,sales,,-10\n")
+def test_negative_spend_fires(project, clean):
+    evaluations = _stage(project, clean, spend=CLEAN_SPEND + "2024-02-01,sales,,-10\n")
     evaluation = evaluations[("spend", "amounts_not_negative")]
     assert not evaluation.passed and evaluation.severity == AssetCheckSeverity.ERROR
     assert evaluation.metadata["count"].value == 1

@@ -17,7 +17,7 @@ import pytest
 from crm_roi_pipeline.errors import InputFileError, SettingsError, quote
 from crm_roi_pipeline.settings import load_assumptions
 from crm_roi_pipeline.sources.mappings import load_mapping_file
-from crm_roi_pipeline_tests.conftest import ASSUMPTIONS, Project, failure_message
+from crm_roi_pipeline_tests.conftest import ASSUMPTIONS, Project, failure_message, planned_events_as_ranges
 
 HEADER = "deal_id,account_id,stage,is_closed,is_won,amount,currency,created_at,closed_at\n"
 GOOD = HEADER + (
@@ -34,10 +34,29 @@ def _deals(project: Project) -> list[tuple]:
     return project.query("SELECT deal_id, amount FROM crm.deals ORDER BY deal_id")
 
 
-def stage_good(project: Project) -> None:
+@pytest.fixture(scope="module")
+def good_database(tmp_path_factory) -> Path:
+    """The good file staged once, over every month; `stage_good` gives each test a copy of the database."""
+    project = Project(tmp_path_factory.mktemp("good"))
     project.write("deals.csv", GOOD)
-    result = project.stage(entities=["deals"], raise_on_error=False)
+    with planned_events_as_ranges():
+        result = project.stage(entities=["deals"], raise_on_error=False)
     assert result.success, failure_message(result)
+    assert _deals(project) == GOOD_ROWS
+    return project.db_path
+
+
+@pytest.fixture
+def project(project, good_database) -> Project:
+    project.good_database = good_database
+    return project
+
+
+def stage_good(project: Project) -> None:
+    """The state a good run leaves: the good file in the folder, its rows in the database (a copy of the one
+    good run's file: the same rows, without a run per test)."""
+    project.write("deals.csv", GOOD)
+    project.use_database(project.good_database)
     assert _deals(project) == GOOD_ROWS
 
 

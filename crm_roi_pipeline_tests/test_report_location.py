@@ -9,7 +9,7 @@ import hashlib
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, materialize
+from dagster import materialize
 
 from crm_roi_pipeline.metrics.assets import metrics_assets
 from crm_roi_pipeline.metrics.uplift_assets import COUNTERFACTUAL_CHART, PLACEBO_CHART, uplift_assets
@@ -20,6 +20,7 @@ from crm_roi_pipeline.resources import Reports, Warehouse
 from crm_roi_pipeline.roi.assets import REPORT_FILE, roi_assets
 from crm_roi_pipeline.staging.assets import staging_assets
 from crm_roi_pipeline_tests.conftest import HISTORY_ASSUMPTIONS
+from crm_roi_pipeline_tests.instances import ephemeral_instance
 
 MONTHS = [add_months(dt.date(2021, 1, 1), i) for i in range(48)]  # 36 pre months, 12 post (2024)
 CHARTS = ("metrics_monthly.png", COUNTERFACTUAL_CHART, PLACEBO_CHART)
@@ -56,7 +57,7 @@ def _run_pipeline(monkeypatch, inputs, database: Path, reports_dir: Path | None 
     else:
         monkeypatch.setenv("CRM_ROI_REPORTS_DIR", str(reports_dir))
     bound = resources()
-    instance = DagsterInstance.ephemeral()
+    instance = ephemeral_instance()
     staged = materialize(
         staging_assets, resources=bound, instance=instance,
         tags={"dagster/asset_partition_range_start": "2021-01-01", "dagster/asset_partition_range_end": "2025-01-01"},

@@ -140,11 +140,11 @@ def test_sensitivity_moves_one_assumption_at_a_time():
     assert by_key[("discount_rate", "high")][4] < base.discounted_roi_pct
 
 
-def _sample_project(project):
+def _sample_project(project, staged_sample):
     for file in (REPO / "data" / "sample").glob("*.csv"):
         shutil.copy(file, project.csv_dir / file.name)
     project.assumptions.write_text((REPO / "data" / "roi_assumptions.yaml").read_text())
-    project.stage()
+    project.use_database(staged_sample.database)  # the same files staged over every month
     return {**project.resources(), "reports": Reports(dir=str(project.root / "reports"))}
 
 
@@ -155,8 +155,8 @@ def _number(cell: str) -> float | None:
     return float(re.search(r"-?\d+(\.\d+)?", text).group())
 
 
-def test_roi_assets_publish_tables_and_a_report_with_every_figure(project):
-    resources = _sample_project(project)
+def test_roi_assets_publish_tables_and_a_report_with_every_figure(project, staged_sample):
+    resources = _sample_project(project, staged_sample)
     result = materialize([*metrics_assets, *roi_assets], resources=resources, instance=project.instance)
     assert result.success
     summary = project.query("SELECT figure, value, unit FROM roi.summary")
@@ -203,8 +203,8 @@ def test_roi_assets_publish_tables_and_a_report_with_every_figure(project):
     assert "| ROI | NPV | Payback |" in meta["headline"].value and "Present value" in meta["cash_flows"].value
 
 
-def test_roi_fails_with_the_window_message_when_a_window_is_empty(project):
-    resources = _sample_project(project)
+def test_roi_fails_with_the_window_message_when_a_window_is_empty(project, staged_sample):
+    resources = _sample_project(project, staged_sample)
     project.assumptions.write_text(
         (REPO / "data" / "roi_assumptions.yaml").read_text().replace("adoption_date: 2024-01-01", "adoption_date: 2019-06-01")
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from crm_roi_pipeline_tests.conftest import FIXTURES, Project, failure_message
+from crm_roi_pipeline_tests.conftest import FIXTURES, Project, failure_message, planned_events_as_ranges
 
 WORKSHOP = FIXTURES / "data_cloud_workshop"
 POWERBI = FIXTURES / "salesforce_in_powerbi"
@@ -62,7 +62,8 @@ def materialization_metadata(result, entity: str) -> dict:
 def workshop(tmp_path_factory):
     project = new_project(tmp_path_factory, "workshop")
     project.copy_fixture("data_cloud_workshop")
-    result = project.stage(raise_on_error=False)
+    with planned_events_as_ranges():
+        result = project.stage(raise_on_error=False)
     assert result.success, failure_message(result)
     return project, result
 
@@ -245,7 +246,8 @@ def workshop_task_types(tmp_path_factory):
     project = new_project(tmp_path_factory, "workshop_types")
     project.copy_fixture("data_cloud_workshop")
     project.write("Task.mapping.yaml", "columns: {type: Type__c}\n")
-    result = project.stage(entities=["activities"], raise_on_error=False)
+    with planned_events_as_ranges():
+        result = project.stage(entities=["activities"], raise_on_error=False)
     assert result.success, failure_message(result)
     return project
 
@@ -273,9 +275,10 @@ def test_workshop_task_type_from_custom_field(workshop_task_types):
 def powerbi(tmp_path_factory):
     project = new_project(tmp_path_factory, "powerbi")
     project.copy_fixture("salesforce_in_powerbi")
-    without_override = project.stage(entities=["deals", "leads"], raise_on_error=False)
-    project.write("Lead.mapping.yaml", "columns: {created_at: LastModifiedDate}\n")
-    with_override = project.stage(entities=["leads"], raise_on_error=False)
+    with planned_events_as_ranges():
+        without_override = project.stage(entities=["deals", "leads"], raise_on_error=False)
+        project.write("Lead.mapping.yaml", "columns: {created_at: LastModifiedDate}\n")
+        with_override = project.stage(entities=["leads"], raise_on_error=False)
     return project, without_override, with_override
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import shutil
+from collections import Counter
 
 from dagster import materialize
 
@@ -30,9 +31,8 @@ def _copy_sample(project) -> None:
     project.assumptions.write_text((REPO / "data" / "roi_assumptions.yaml").read_text())
 
 
-def test_every_sample_row_is_staged_or_rejected(project):
-    _copy_sample(project)
-    project.stage()
+def test_every_sample_row_is_staged_or_rejected(staged_sample):
+    project = staged_sample  # read only; staged with the checks, which change no row
     for entity in ("deals", "leads", "activities", "spend"):
         staged = project.query(f"SELECT count(*) FROM crm.{entity}")[0][0]
         rejected = project.query("SELECT count(*) FROM crm.rejects WHERE entity = ?", [entity])[0][0]
@@ -41,7 +41,7 @@ def test_every_sample_row_is_staged_or_rejected(project):
     # The bad rows the generator plants (sample_data.py), found in the files by their defect, each with its reason.
     deals, leads = _rows("deals.csv"), _rows("leads.csv")
     ids = [d["deal_id"] for d in deals if d["deal_id"]]
-    (duplicate,) = {i for i in ids if ids.count(i) > 1}
+    (duplicate,) = [i for i, n in Counter(ids).items() if n > 1]
     (not_a_date,) = [d["deal_id"] for d in deals if d["created_at"] == "not a date"]
     (eur,) = [d["deal_id"] for d in deals if d["currency"] == "EUR" and d["closed_at"][:7] == "2023-03"]
     (old,) = [r["lead_id"] for r in leads if r["created_at"] < "2015"]
@@ -68,19 +68,16 @@ def test_every_sample_row_is_staged_or_rejected(project):
     assert abs(got - float(converted["amount"]) * rates[(month, "EUR")]) < 1e-6
 
 
-def test_the_shipped_sample_shows_a_real_effect_that_before_after_overstates(project):
+def test_the_shipped_sample_shows_a_real_effect_that_before_after_overstates(project, staged_sample):
     """The shipped files, not the generator's intent: staged with their assumptions, checked, and measured."""
     _copy_sample(project)
-    staged = project.stage(checks=True, raise_on_error=False)
-    failed = {
-        (e.asset_key.path[-1], e.check_name): e.severity.value
-        for e in staged.get_asset_check_evaluations() if not e.passed
-    }
+    failed = staged_sample.failed_checks  # {(entity, check): severity} of the staging run's checks that failed
     # Every planted bad row is rejected or only warns: the first run is clean.
     assert [key for key, severity in failed.items() if severity == "ERROR"] == []
     assert set(failed) <= PLANTED_WARNINGS
-    assert staged.success
+    assert staged_sample.success
 
+    project.use_database(staged_sample.database)
     resources = {**project.resources(), "reports": Reports(dir=str(project.root / "reports"))}
     assert materialize([*metrics_assets, *uplift_assets], resources=resources, instance=project.instance).success
     uplift = {r[0]: r[1:] for r in project.query("SELECT estimate, value, ci_low, ci_high, months FROM metrics.uplift")}

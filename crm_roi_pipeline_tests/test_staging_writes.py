@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from crm_roi_pipeline_tests.conftest import failure_message
+import pytest
+
+from crm_roi_pipeline_tests.conftest import Project, failure_message, planned_events_as_ranges
 
 DEALS = """
 deal_id,account_id,account_name,stage,is_closed,is_won,amount,currency,created_at,closed_at
@@ -27,10 +29,27 @@ def _deals(project):
     return project.query("SELECT deal_id, amount, created_at FROM crm.deals ORDER BY deal_id")
 
 
-def test_all_months_stage_valid_rows_and_reject_the_rest_with_reasons(project):
+@pytest.fixture(scope="module")
+def staged_deals(tmp_path_factory):
+    """DEALS and FX staged over every month, once: read here, copied by `_stage_deals`."""
+    project = Project(tmp_path_factory.mktemp("deals"))
     project.write("deals.csv", DEALS)
     project.write("fx_rates.csv", FX)
-    project.stage(entities=["deals"])
+    with planned_events_as_ranges():
+        project.stage(entities=["deals"])
+    return project
+
+
+def _stage_deals(project, staged_deals) -> None:
+    """DEALS and FX in the folder and staged over every month, as the first run of the tests below leaves
+    them: a copy of `staged_deals`' database (the test above checks that run's rows)."""
+    project.write("deals.csv", DEALS)
+    project.write("fx_rates.csv", FX)
+    project.use_database(staged_deals.db_path)
+
+
+def test_all_months_stage_valid_rows_and_reject_the_rest_with_reasons(staged_deals):
+    project = staged_deals
     # D1..D4 are valid. D4's +02:00 offset makes it 21:59:59 UTC on 2024-03-15.
     assert [r[0] for r in _deals(project)] == ["D1", "D2", "D3", "D4"]
     assert project.query("SELECT created_at::VARCHAR FROM crm.deals WHERE deal_id = 'D4'") == [("2024-03-15 21:59:59",)]
@@ -55,10 +74,8 @@ def test_all_months_stage_valid_rows_and_reject_the_rest_with_reasons(project):
                         "currency", "created_at", "closed_at"}
 
 
-def test_rerunning_a_month_is_idempotent(project):
-    project.write("deals.csv", DEALS)
-    project.write("fx_rates.csv", FX)
-    project.stage(entities=["deals"])
+def test_rerunning_a_month_is_idempotent(project, staged_deals):
+    _stage_deals(project, staged_deals)
     before = project.query("SELECT * FROM crm.deals ORDER BY deal_id")
     rejects = "SELECT entity, source_id, reason, source_file, source_row, raw FROM crm.rejects ORDER BY ALL"
     rejects_before = project.query(rejects)
@@ -71,10 +88,8 @@ def test_rerunning_a_month_is_idempotent(project):
     assert project.query(rejects) == rejects_before
 
 
-def test_a_month_write_replaces_exactly_that_source_and_month(project):
-    project.write("deals.csv", DEALS)
-    project.write("fx_rates.csv", FX)
-    project.stage(entities=["deals"])
+def test_a_month_write_replaces_exactly_that_source_and_month(project, staged_deals):
+    _stage_deals(project, staged_deals)
     # The export changes: D1 (Jan) gets a new amount, D3 (Feb) too. Only January is rerun.
     project.write("deals.csv", DEALS.replace("D1,A1,Acme Inc.,Closed Won,true,true,100.00", "D1,A1,Acme Inc.,Closed Won,true,true,111.00")
                   .replace("D3,A1,ACME,Proposal,false,false,70.00", "D3,A1,ACME,Proposal,false,false,77.00"))
@@ -106,10 +121,8 @@ def test_the_api_source_wins_over_csv_for_the_same_record(project):
     assert meta["superseded_by_api_source"].value == 1
 
 
-def test_a_failed_write_leaves_the_database_as_it_was(project):
-    project.write("deals.csv", DEALS)
-    project.write("fx_rates.csv", FX)
-    project.stage(entities=["deals"])
+def test_a_failed_write_leaves_the_database_as_it_was(project, staged_deals):
+    _stage_deals(project, staged_deals)
     deals_before = project.query("SELECT * FROM crm.deals ORDER BY deal_id")
     rejects_before = project.query("SELECT * FROM crm.rejects ORDER BY ALL")
     # Make the insert fail after the delete has run: a NOT NULL column the pipeline does not fill.
@@ -167,10 +180,8 @@ def test_a_row_with_several_problems_gets_every_reason_in_field_order(project):
     ]
 
 
-def test_removing_the_input_removes_the_source_rows_of_the_months_when_allowed(project):
-    project.write("deals.csv", DEALS)
-    project.write("fx_rates.csv", FX)
-    project.stage(entities=["deals"])
+def test_removing_the_input_removes_the_source_rows_of_the_months_when_allowed(project, staged_deals):
+    _stage_deals(project, staged_deals)
     staged = project.query("SELECT count(*) FROM crm.deals")
     (project.csv_dir / "deals.csv").unlink()
     # Without --allow-shrink the shrink guard stops the run and keeps every row (test_shrink_guard.py).

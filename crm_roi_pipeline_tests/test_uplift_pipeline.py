@@ -19,6 +19,7 @@ from crm_roi_pipeline.months import add_months
 from crm_roi_pipeline.resources import Reports
 from crm_roi_pipeline.roi.assets import REPORT_FILE, roi_assets
 from crm_roi_pipeline_tests.conftest import HISTORY_ASSUMPTIONS as ASSUMPTIONS
+from crm_roi_pipeline_tests.conftest import Project, planned_events_as_ranges
 
 FIRST = dt.date(2021, 1, 1)
 ADOPTION = dt.date(2024, 1, 1)
@@ -60,13 +61,23 @@ def _run(project, method: str = "its", extra: str = ""):
     return result
 
 
+@pytest.fixture(scope="module")
+def history(tmp_path_factory):
+    """The made-up history of `_write_history` through every asset with benefit_method its, once: the tests
+    that read it each check their own part of the same run (project, run result, the amounts written)."""
+    project = Project(tmp_path_factory.mktemp("history"))
+    amounts = _write_history(project)
+    with planned_events_as_ranges():
+        result = _run(project)
+    return project, result, amounts
+
+
 def _uplift(project) -> dict[str, tuple]:
     return {r[0]: r[1:] for r in project.query("SELECT estimate, value, ci_low, ci_high, p_value, months, method, note FROM metrics.uplift")}
 
 
-def test_counterfactual_removes_the_trend_that_before_after_counts_as_uplift(project):
-    amounts = _write_history(project)
-    _run(project)
+def test_counterfactual_removes_the_trend_that_before_after_counts_as_uplift(history):
+    project, _, amounts = history
     uplift = _uplift(project)
     # Before/after by METRICS.md: mean won revenue of 2024 minus that of 2023, from the amounts written.
     expected_naive = np.mean(amounts[36:]) - np.mean(amounts[24:36])
@@ -102,9 +113,8 @@ def test_counterfactual_removes_the_trend_that_before_after_counts_as_uplift(pro
     assert uplift["verdict"][6].startswith(f"Won revenue rose: USD {value:,.2f} a month above what the pre-CRM trend")
 
 
-def test_the_second_opinion_sits_beside_the_its_in_the_table_the_headline_and_the_report(project):
-    _write_history(project)
-    result = _run(project)
+def test_the_second_opinion_sits_beside_the_its_in_the_table_the_headline_and_the_report(history):
+    project, result, _ = history
     uplift = _uplift(project)
     value, low, high, p_value, months, method, note = uplift["second_opinion"]
     assert method == "bsts_causalimpact" and months == 12
@@ -122,9 +132,8 @@ def test_the_second_opinion_sits_beside_the_its_in_the_table_the_headline_and_th
     assert "Second opinion: Bayesian structural time series" in page
 
 
-def test_the_roi_takes_its_revenue_benefit_from_the_chosen_method(project):
-    _write_history(project)
-    result = _run(project, method="its")
+def test_the_roi_takes_its_revenue_benefit_from_the_chosen_method(history):
+    project, result, _ = history  # benefit_method: its
     its = _uplift(project)["its"][0]
     summary = dict(project.query("SELECT figure, value FROM roi.summary"))
     # METRICS.md's formula with the ITS uplift in place of post − pre: × 12 × margin 0.7 × (1 − risk 0).
@@ -173,9 +182,8 @@ def test_its_falls_back_to_before_after_with_the_reason_when_the_history_is_shor
     assert texts["benefit_method"] == "before_after" and "cannot be fitted" in texts["benefit_method_reason"]
 
 
-def test_every_adoption_figure_carries_an_interval(project):
-    _write_history(project)
-    _run(project)
+def test_every_adoption_figure_carries_an_interval(history):
+    project, _, _ = history
     rows = {r[0]: r[1:] for r in project.query(
         "SELECT metric, pre_value, post_value, change, ci_low, ci_high, method, ci_level FROM metrics.adoption")}
     # Win rate: 12 won of 24 closed in 2023, 12 of 12 in 2024; Newcombe's interval for 12/12 − 12/24.
@@ -192,9 +200,8 @@ def test_every_adoption_figure_carries_an_interval(project):
     assert rows["leads_created"][3:6] == (None, None, "none: a window has no value")
 
 
-def test_time_to_close_counts_open_deals_as_censored(project):
-    _write_history(project)
-    _run(project)
+def test_time_to_close_counts_open_deals_as_censored(history):
+    project, _, _ = history
     ttc = {r[0]: r[1:] for r in project.query(
         "SELECT period, deals, closed, censored, closed_deals_median, km_median FROM metrics.time_to_close")}
     # Pre cohort (created in 2023): 12 won at 14 days, 12 lost at 20 days; nothing open. The median of
