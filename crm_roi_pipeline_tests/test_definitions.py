@@ -10,19 +10,19 @@ from crm_roi_pipeline.sources.registry import API_SOURCES
 
 def test_every_asset_and_check_opens_the_database_in_the_one_pool():
     nodes = [a.node_def for a in defs.assets] + [c.node_def for c in defs.asset_checks]
-    assert len(nodes) == 10 + 15  # 4 staging, 4 metrics tables, uplift, roi; 11 SQL, 3 completeness, 1 history
+    assert len(nodes) == 11 + 21  # 5 staging, 4 metrics tables, uplift, roi; 16 SQL, 4 completeness, 1 history
     assert {node.name: node.pool for node in nodes} == {node.name: DUCKDB_POOL for node in nodes}
 
 
 def test_every_asset_has_the_nightly_freshness_policy():
     specs = list(defs.resolve_all_asset_specs())
-    assert len(specs) == 16
+    assert len(specs) == 17
     assert [s.key for s in specs if s.freshness_policy != NIGHTLY_FRESHNESS] == []
 
 
 def test_each_registered_source_is_bound_and_required_by_the_staging_assets():
     assert set(API_SOURCES) <= set(resources())
     staging = [a for a in defs.assets if a.group_names_by_key and set(a.group_names_by_key.values()) == {"staging"}]
-    assert len(staging) == 4
+    assert len(staging) == 5
     for asset in staging:
         assert set(API_SOURCES) <= asset.required_resource_keys

@@ -264,7 +264,7 @@ def test_an_unclear_verdict_leads_the_headline_and_data_quality_is_in_the_report
     rows = re.findall(r"<tr><td>([^<]+)</td><td>(ERROR|WARN)</td><td>(passed|failed)</td><td>([\d,]+)</td>", quality)
     assert ("crm/deals closed_after_created", "WARN", "failed", "1") in rows
     assert ("crm/deals amounts_not_negative", "ERROR", "passed", "0") in rows
-    assert len(rows) == 15  # 11 SQL checks, 3 completeness checks, and customer_history_long_enough
+    assert len(rows) == 21  # 16 SQL checks, 4 completeness checks, and customer_history_long_enough
     assert "left out of the median days to close" in quality
 
     # The UI's metadata: the same headline and verdict, numbers rounded as the report rounds them.

@@ -1,4 +1,4 @@
-"""The completeness check on crm/deals, crm/leads and crm/activities: records per month, against their
+"""The completeness check on crm/deals, crm/leads, crm/activities and crm/tickets: records per month, against their
 neighbours and between the pre and post windows. It belongs to the metrics, whose windows it reads, although
 it is a check on the staged tables (so staging never imports the metrics)."""
 
@@ -96,7 +96,11 @@ def completeness_result(counts: dict, windows) -> AssetCheckResult:
         metadata["pre_records_per_month"] = MetadataValue.float(pre)
         metadata["post_records_per_month"] = MetadataValue.float(post)
         thin_pre = bool(post) and pre < THIN_PRE_RATIO * post
-        if thin_pre:
+        if thin_pre and not pre:
+            # A system that started with the CRM (a helpdesk, activity logging): its figures have no "before".
+            problems.append(f"the pre window has no records, the post window {post:,.1f} per month: the system "
+                            "that records them probably started with the CRM, so its figures have no before to compare")
+        elif thin_pre:
             problems.append(f"the pre window has {pre:,.1f} records per month against {post:,.1f} after adoption")
     metadata["problems"] = MetadataValue.int(len(flagged) + thin_pre)  # months far below, and a thin pre window
     recent = [(f"{m:%Y-%m}", v) for m, v in zip(months, series)][-24:]
@@ -109,4 +113,6 @@ def completeness_result(counts: dict, windows) -> AssetCheckResult:
     )
 
 
-completeness_checks = [_completeness(entity) for entity in ("deals", "leads", "activities")]
+# Spend is monthly lines, not records whose count per month says anything.
+COMPLETENESS_ENTITIES = ("deals", "leads", "activities", "tickets")
+completeness_checks = [_completeness(entity) for entity in COMPLETENESS_ENTITIES]

@@ -9,7 +9,13 @@ from dataclasses import dataclass, field
 from crm_roi_pipeline.metrics.windows import Windows
 from crm_roi_pipeline.months import add_months, months_between
 from crm_roi_pipeline.sources.fields import MONTH_FIELD
-from crm_roi_pipeline.metrics.completeness import COMPLETENESS_EFFECT, THIN_PRE_RATIO, completeness_result, records_per_month
+from crm_roi_pipeline.metrics.completeness import (
+    COMPLETENESS_EFFECT,
+    COMPLETENESS_ENTITIES,
+    THIN_PRE_RATIO,
+    completeness_result,
+    records_per_month,
+)
 from crm_roi_pipeline.staging.checks import SQL_CHECKS
 
 REJECT_GROUPS = 15
@@ -79,7 +85,7 @@ def assess(conn, windows: Windows) -> Quality:
         for entity, column in MONTH_FIELD.items():
             fills.append(WindowFill(entity, *(_per_month(conn, entity, column, first, windows.n)
                                               for first in (windows.pre[0], windows.post[0]))))
-    for entity in ("deals", "leads", "activities"):  # the completeness checks, as Dagster runs them
+    for entity in COMPLETENESS_ENTITIES:  # the completeness checks, as Dagster runs them
         result = completeness_result(records_per_month(conn, entity), windows)
         problems = result.metadata["problems"].value if "problems" in result.metadata else 0  # months + thin window
         checks.append(CheckRow(f"crm/{entity} completeness", "WARN", problems,

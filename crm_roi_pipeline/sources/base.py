@@ -2,7 +2,7 @@
 
 A source turns a CRM, or a folder of exports, into canonical fields (`fields.py`) in a temporary table
 of the connection: the raw table of one entity, plus the shared lookup tables (`_fx_rates`,
-`_account_names`, `_owner_teams`). `staging/` does the rest the same way for all of them, calling the
+`_account_names`, `_owner_teams`, `_first_responses`). `staging/` does the rest the same way for all of them, calling the
 methods of `Source` below; a source overrides the ones it has and inherits the no-op rest.
 """
 
@@ -52,6 +52,10 @@ def prepare_lookups(conn: duckdb.DuckDBPyConnection) -> None:
     conn.execute("CREATE OR REPLACE TEMP TABLE _fx_rates (month DATE, currency VARCHAR, rate DOUBLE)")
     conn.execute("CREATE OR REPLACE TEMP TABLE _account_names (source_system VARCHAR, account_id VARCHAR, account_name VARCHAR)")
     conn.execute("CREATE OR REPLACE TEMP TABLE _owner_teams (source_system VARCHAR, owner_id VARCHAR, team VARCHAR)")
+    # A Salesforce case's first response is the completion of a milestone, a record of its own.
+    conn.execute(
+        "CREATE OR REPLACE TEMP TABLE _first_responses (source_system VARCHAR, ticket_id VARCHAR, first_response_at TIMESTAMP)"
+    )
 
 
 class Source:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Literal
 
 Kind = Literal["id", "text", "bool", "number", "timestamp"]
-ENTITIES = ("deals", "leads", "activities", "spend")
+ENTITIES = ("deals", "leads", "activities", "spend", "tickets")
 
 FIELDS: dict[str, dict[str, Kind]] = {
     "deals": {
@@ -76,13 +76,37 @@ FIELDS: dict[str, dict[str, Kind]] = {
         "currency": "text",
         "is_deleted": "bool",
     },
+    "tickets": {
+        "ticket_id": "id",
+        "account_id": "id",
+        "account_external_id": "text",
+        "account_name": "text",
+        "owner_id": "id",
+        "team": "text",
+        "status": "text",
+        "is_closed": "bool",
+        "priority": "text",
+        "channel": "text",
+        "created_at": "timestamp",
+        "first_response_at": "timestamp",
+        # HubSpot's time_to_first_agent_reply (milliseconds after created_at), where no reply date is given.
+        "first_response_ms": "number",
+        "closed_at": "timestamp",
+        "csat_score": "number",
+        "csat_scale_max": "number",
+        "is_deleted": "bool",
+    },
 }
 
 # Every entity may also say which system a row comes from (a canonical file holding Salesforce ids).
 COMMON_FIELDS: dict[str, Kind] = {"source_system": "text"}
 
-ID_FIELD = {"deals": "deal_id", "leads": "lead_id", "activities": "activity_id", "spend": "spend_id"}
-MONTH_FIELD = {"deals": "created_at", "leads": "created_at", "activities": "occurred_at", "spend": "month"}
+ID_FIELD = {
+    "deals": "deal_id", "leads": "lead_id", "activities": "activity_id", "spend": "spend_id", "tickets": "ticket_id",
+}
+MONTH_FIELD = {
+    "deals": "created_at", "leads": "created_at", "activities": "occurred_at", "spend": "month", "tickets": "created_at",
+}
 
 # What a file must give (a column, a constant or, for the won state, a `stages` map), per CONTRACT.md.
 REQUIRED = {
@@ -90,7 +114,13 @@ REQUIRED = {
     "leads": ("lead_id", "created_at"),
     "activities": ("activity_id", "occurred_at"),
     "spend": ("month", "amount"),
+    "tickets": ("ticket_id", "created_at"),
 }
+
+# The field a `stages` map reads, per entity that has one: a deal's stage (won, lost, open), a ticket's status
+# (open, closed).
+STAGE_FIELD = {"deals": "stage", "tickets": "status"}
+STAGE_CLASSES = {"deals": ("won", "lost", "open"), "tickets": ("open", "closed")}
 
 # Association columns in exports may list several ids ("111;222"); the first one is used.
 LIST_VALUED = {"account_id", "lead_id", "deal_id", "contact_id", "converted_deal_id", "converted_account_id"}

@@ -21,9 +21,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from crm_roi_pipeline.errors import InputFileError, quote, shorten
 from crm_roi_pipeline.user_files import read_yaml, undecodable, unicode_bom
-from crm_roi_pipeline.sources.fields import ENTITIES, FIELDS, REQUIRED, fields_of
+from crm_roi_pipeline.sources.fields import ENTITIES, REQUIRED, STAGE_CLASSES, STAGE_FIELD, fields_of
 
-StageClass = Literal["won", "lost", "open"]
+StageClass = Literal["won", "lost", "open", "closed"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,7 @@ class FileMapping:
     constants: dict[str, str] = field(default_factory=dict)  # used for every row, whatever the columns
     stages: dict[str, str] | None = None  # stage value -> won | lost | open
     stage_default: str | None = None  # class of unlisted stage values; None makes them an error
+    stage_fallback: bool = False  # unlisted values are no error: the entity's own rule decides (tickets: closed_at)
     stages_case_insensitive: bool = False
     date_format: str | None = None
     explicit_columns: frozenset[str] = frozenset()  # fields whose columns a mapping file named
@@ -205,7 +206,7 @@ def apply_mapping_file(path: Path, spec: MappingFile, base: FileMapping | None) 
         raise InputFileError(
             path.name,
             "no 'entity' given, and the file beside it is not a recognised export.",
-            fix="add 'entity: deals' (or leads, activities, spend).",
+            fix="add 'entity: deals' (or leads, activities, spend, tickets).",
         )
     if base is not None and spec.entity is not None and spec.entity != base.entity:
         raise InputFileError(
@@ -216,8 +217,19 @@ def apply_mapping_file(path: Path, spec: MappingFile, base: FileMapping | None) 
     entity = spec.entity or base.entity  # type: ignore[union-attr]
     _unknown_fields(list(spec.columns), entity, "columns", path)
     _unknown_fields(list(spec.constants), entity, "constants", path)
-    if spec.stages is not None and "stage" not in FIELDS[entity]:
-        raise InputFileError(path.name, f"'stages' applies to deals only, not {entity}.", fix="remove 'stages'.")
+    if spec.stages is not None and entity not in STAGE_FIELD:
+        raise InputFileError(
+            path.name, f"'stages' applies to deals and tickets only, not {entity}.", fix="remove 'stages'."
+        )
+    if spec.stages is not None:
+        wrong = {k: v for k, v in spec.stages.items() if v not in STAGE_CLASSES[entity]}
+        if wrong:
+            value, cls = next(iter(wrong.items()))
+            raise InputFileError(
+                path.name,
+                f"stages: {quote(value)} is mapped to '{cls}', which is no class of {entity}.",
+                fix=f"map each {STAGE_FIELD[entity]} value to {' or '.join(STAGE_CLASSES[entity])}.",
+            )
     columns = {k: ((v,) if isinstance(v, str) else tuple(v)) for k, v in spec.columns.items()}
     constants = {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in spec.constants.items()}
     if base is None:
@@ -243,6 +255,7 @@ def apply_mapping_file(path: Path, spec: MappingFile, base: FileMapping | None) 
         constants={**base.constants, **constants},
         stages=spec.stages if spec.stages is not None else base.stages,
         stage_default=None if spec.stages is not None else base.stage_default,
+        stage_fallback=False if spec.stages is not None else base.stage_fallback,
         stages_case_insensitive=False if spec.stages is not None else base.stages_case_insensitive,
         date_format=spec.date_format or base.date_format,
         explicit_columns=frozenset(columns),
@@ -311,5 +324,8 @@ def _check_required(path: Path, mapping: FileMapping, resolved: dict, mapping_fi
             "with a 'stages' map.",
             fix=f"map is_won/is_closed, or add 'stage' and 'stages: {{<value>: won|lost|open}}' to {override}.",
         )
-    if mapping.stages is not None and "stage" not in resolved and "stage" not in mapping.constants:
-        raise InputFileError(path.name, "a 'stages' map is given but no stage column is mapped.", fix=f"map 'stage' in {override}.")
+    field = STAGE_FIELD.get(mapping.entity)
+    if mapping.stages is not None and field not in resolved and field not in mapping.constants:
+        raise InputFileError(
+            path.name, f"a 'stages' map is given but no {field} column is mapped.", fix=f"map '{field}' in {override}."
+        )

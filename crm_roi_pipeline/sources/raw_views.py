@@ -9,7 +9,7 @@ import re
 import duckdb
 
 from crm_roi_pipeline.sources.csv_reading import ROW_COLUMN, ident, sql_str
-from crm_roi_pipeline.sources.fields import LIST_VALUED, MONTH_FIELD, fields_of
+from crm_roi_pipeline.sources.fields import LIST_VALUED, MONTH_FIELD, STAGE_FIELD, fields_of
 from crm_roi_pipeline.sources.mappings import FileMapping, ResolvedFile
 
 # Slash dates are month first (Salesforce's US export format) unless a mapping sets date_format.
@@ -31,12 +31,13 @@ def timestamp_sql(text: str, date_format: str | None) -> str:
     return f"coalesce(crm_iso_ts({text}), try_strptime({text}, {fmt_list}))"
 
 
-def _stage_sql(mapping: FileMapping) -> str:
-    """won | lost | open for a stage value; NULL for a value the map does not list (and no default)."""
-    stage = "lower(stage)" if mapping.stages_case_insensitive else "stage"
+def _stage_sql(mapping: FileMapping, field: str) -> str:
+    """The class of a stage value (won | lost | open for a deal's stage, open | closed for a ticket's status);
+    NULL for a value the map does not list (and no default)."""
+    stage = f"lower({field})" if mapping.stages_case_insensitive else field
     whens = " ".join(f"WHEN {stage} = {sql_str(k)} THEN {sql_str(v)}" for k, v in (mapping.stages or {}).items())
     default = sql_str(mapping.stage_default) if mapping.stage_default else "NULL"
-    return f"CASE WHEN stage IS NULL THEN NULL {whens} ELSE {default} END"
+    return f"CASE WHEN {field} IS NULL THEN NULL {whens} ELSE {default} END"
 
 
 def _field_text_sql(resolved: ResolvedFile, name: str) -> str:
@@ -78,7 +79,7 @@ def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> s
         if kind == "bool":
             # A flag column that exists but is empty means false (Salesforce writes true as 1, false as nothing);
             # a flag column that does not exist is unknown and left to a rule downstream.
-            if name in ("is_won", "is_closed") and has_stage_map and not given:
+            if mapping.entity == "deals" and name in ("is_won", "is_closed") and has_stage_map and not given:
                 expr = "_stage_class = 'won'" if name == "is_won" else "_stage_class IN ('won', 'lost')"
                 expr = f"CASE WHEN _stage_class IS NULL THEN NULL ELSE {expr} END"
             elif given:
@@ -95,9 +96,12 @@ def select_file_sql(resolved: ResolvedFile, relation: str, file_order: int) -> s
         else:
             typed.append(col)
     stage_cols = ""
-    if "stage" in kinds:
-        stage_class = _stage_sql(mapping) if has_stage_map else "NULL::VARCHAR"
-        stage_cols = f", {stage_class} AS _stage_class, {str(has_stage_map).upper()} AS _has_stage_map"
+    if mapping.entity in STAGE_FIELD:
+        stage_class = _stage_sql(mapping, STAGE_FIELD[mapping.entity]) if has_stage_map else "NULL::VARCHAR"
+        # A built-in map that knows only the CRM's default pipeline leaves other values to the entity's own
+        # rule (`stage_fallback`); a map the user wrote must list every value.
+        strict = has_stage_map and not mapping.stage_fallback
+        stage_cols = f", {stage_class} AS _stage_class, {str(strict).upper()} AS _has_stage_map"
         typed.append("_stage_class, _has_stage_map")
     date_format = sql_str(mapping.date_format) if mapping.date_format else "NULL::VARCHAR"
     return f"""
@@ -148,9 +152,10 @@ def misread_columns_sql(entity: str) -> list[str]:
     mapping does not list, and the first timestamp field holding a slash date that is not month-first."""
     columns = []
     kinds = fields_of(entity)
-    if "stage" in kinds:
+    if entity in STAGE_FIELD:
+        field = f"d.{STAGE_FIELD[entity]}"
         columns.append(
-            "CASE WHEN d._has_stage_map AND d.stage IS NOT NULL AND d._stage_class IS NULL THEN d.stage END "
+            f"CASE WHEN d._has_stage_map AND {field} IS NOT NULL AND d._stage_class IS NULL THEN {field} END "
             "AS _unmapped_stage"
         )
     whens = " ".join(

@@ -45,7 +45,9 @@ def parse_sources(value: str) -> tuple[str, ...]:
 def open_source(name: str, *, csv_dir: Path, resources: Mapping[str, object], workdir: Path) -> Source:
     """The `Source` called `name`: the CSV folder, or the API source of the resource bound under that name."""
     if name == "csv":
-        return CsvSource(csv_dir)
+        # Case.csv exports read the Salesforce settings for what the org keeps in custom fields.
+        salesforce = resources.get("salesforce")
+        return CsvSource(csv_dir, salesforce.case_settings() if salesforce is not None else None)
     resource = resources.get(name)
     if name not in API_SOURCES or resource is None:
         raise SettingsError(f"CRM_ROI_SOURCE names '{name}', but no {name} resource is configured in the Definitions.")

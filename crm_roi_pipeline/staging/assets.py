@@ -1,4 +1,4 @@
-"""The staging assets `crm/deals`, `crm/leads`, `crm/activities`, `crm/spend`: monthly partitions, one
+"""The staging assets `crm/deals`, `crm/leads`, `crm/activities`, `crm/spend`, `crm/tickets`: monthly partitions, one
 pass over the input per run, each run replacing exactly its source's rows of its months."""
 
 
@@ -53,6 +53,8 @@ DESCRIPTIONS = {
     "activities": "Calls, emails, meetings, tasks and notes; open to-dos have status 'open'. Partitioned by the "
     "month of occurred_at.",
     "spend": "Marketing and sales spend by month (category, channel = lead source or NULL); partitioned by month.",
+    "tickets": "Service cases (Salesforce cases, HubSpot tickets, helpdesk exports): status open or closed, first "
+    "response, close and satisfaction score; partitioned by the month of created_at. closed_at is NULL while open.",
 }
 
 

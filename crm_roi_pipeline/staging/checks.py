@@ -143,6 +143,7 @@ SQL_CHECKS: list[SqlCheck] = [
     _duplicates("deals"),
     _duplicates("leads"),
     _duplicates("activities"),
+    _duplicates("tickets"),
     SqlCheck(
         "deals", "won_deals_have_close_date",
         "Won deals have a closed_at. A won deal without one belongs to no month.",
@@ -195,6 +196,17 @@ SQL_CHECKS: list[SqlCheck] = [
         fix="map the values under deal_types in the assumptions file.",
     ),
     SqlCheck(
+        "deals", "renewals_have_account",
+        "Renewal deals name an account: a renewal is a customer staying or leaving, and cannot be tied to a "
+        "customer without one.",
+        AssetCheckSeverity.WARN,
+        where="deal_type = 'renewal' AND account_key IS NULL",
+        columns="source_system, deal_id, is_won, amount, closed_at",
+        effect="They count in the renewal rate and churn, but in no customer's history (active and repeat "
+        "customers, revenue per customer).",
+        fix="fill in the opportunity's account in the CRM or the export (or map account_id in a mapping file).",
+    ),
+    SqlCheck(
         "spend", "amounts_not_negative",
         "Spend amounts are not negative.",
         AssetCheckSeverity.ERROR,
@@ -222,6 +234,34 @@ SQL_CHECKS: list[SqlCheck] = [
         table="crm.leads AS l",
         effect="That deal's lead source cannot come from the lead; it falls back to Unknown.",
         fix="stage the deal's months, or add the deal's source.",
+    ),
+    SqlCheck(
+        "tickets", "closed_after_created",
+        "Tickets close at or after the time they were created.",
+        AssetCheckSeverity.WARN,
+        where="closed_at < created_at",
+        columns="source_system, ticket_id, created_at, closed_at",
+        effect="Those tickets are left out of the median resolution time (a negative time has no meaning).",
+        fix="correct the dates in the helpdesk or the export (often a migration that reset the created date: map "
+        "created_at to the original date in a mapping file).",
+    ),
+    SqlCheck(
+        "tickets", "answered_after_created",
+        "Tickets get their first response at or after the time they were created.",
+        AssetCheckSeverity.WARN,
+        where="first_response_at < created_at",
+        columns="source_system, ticket_id, created_at, first_response_at",
+        effect="Those tickets are left out of the median first-response time; they still count as answered.",
+        fix="correct the dates in the helpdesk or the export.",
+    ),
+    SqlCheck(
+        "tickets", "csat_on_scale",
+        "Satisfaction scores lie between 0 and their scale's top (csat_scale_max, above 0).",
+        AssetCheckSeverity.WARN,
+        where="csat_score IS NOT NULL AND NOT coalesce(csat_scale_max > 0 AND csat_score BETWEEN 0 AND csat_scale_max, false)",
+        columns="source_system, ticket_id, csat_score, csat_scale_max, closed_at",
+        effect="Those tickets count as unrated: they are in no satisfaction rate.",
+        fix="give the survey's scale (csat_scale_max, or SALESFORCE_CSAT_SCALE_MAX), or correct the score.",
     ),
 ]
 staging_checks = [_as_asset_check(spec) for spec in SQL_CHECKS]

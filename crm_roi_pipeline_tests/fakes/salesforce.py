@@ -271,6 +271,35 @@ def _standard_objects() -> dict[str, dict]:
             _f("ActualCost", "currency", "Actual Cost in Campaign"),
             *_system(),
         ]),
+        # Service Cloud: cases, and the milestones of entitlement management (an org without it has no
+        # CaseMilestone or MilestoneType: `remove_object`). Key prefixes as Salesforce's: 500 Case, 557 MilestoneType.
+        "Case": ("Case", "Cases", "500", [
+            _f("Id", "id", "Case ID", False),
+            _f("CaseNumber", "string", "Case Number", False, length=30),
+            _ref("AccountId", "Account ID", ("Account",), "Account"),
+            _ref("OwnerId", "Owner ID", ("Group", "User"), "Owner", nillable=False),
+            _f("Status", "picklist", "Status", picklist_values=("New", "Working", "Escalated", "Closed")),
+            _f("IsClosed", "boolean", "Closed", False),
+            _f("Priority", "picklist", "Priority", picklist_values=("High", "Medium", "Low")),
+            _f("Origin", "picklist", "Case Origin", picklist_values=("Phone", "Email", "Web")),
+            _f("ClosedDate", "datetime", "Closed Date"),
+            *_system(),
+        ]),
+        "CaseMilestone": ("Case Milestone", "Case Milestones", "5Uh", [
+            _f("Id", "id", "Case Milestone ID", False),
+            _ref("CaseId", "Case", ("Case",), "Case", nillable=False),
+            _ref("MilestoneTypeId", "Milestone", ("MilestoneType",), "MilestoneType"),
+            _f("StartDate", "datetime", "Start Date"),
+            _f("TargetDate", "datetime", "Target Date", False),
+            _f("CompletionDate", "datetime", "Completion Date"),
+            _f("IsCompleted", "boolean", "Completed", False),
+            *_system(),
+        ]),
+        "MilestoneType": ("Milestone", "Milestones", "557", [
+            _f("Id", "id", "Milestone ID", False),
+            _f("Name", "string", "Name", False, length=80),
+            *_system(),
+        ]),
         "Account": ("Account", "Accounts", "001", [
             _f("Id", "id", "Account ID", False),
             _f("Name", "string", "Account Name", False),
@@ -965,6 +994,12 @@ class FakeSalesforce(FakeServer):
             rec["IsClosed"] = rec["Status"] == "Completed"
         if obj == "Lead" and "IsConverted" not in given and rec.get("ConvertedDate") is not None:
             rec["IsConverted"] = True
+        if obj == "Case" and rec.get("Status") is not None and "IsClosed" not in given:
+            rec["IsClosed"] = rec["Status"] == "Closed"
+        if obj == "CaseMilestone" and "IsCompleted" not in given:
+            rec["IsCompleted"] = rec.get("CompletionDate") is not None
+        if obj == "CaseMilestone" and rec.get("TargetDate") is None:
+            rec["TargetDate"] = rec.get("StartDate") or rec.get("CreatedDate")
 
     def _find(self, sobject: str, record_id: str) -> tuple[str, dict]:
         obj = self._object(sobject)
@@ -1046,6 +1081,13 @@ class FakeSalesforce(FakeServer):
             existing[name] = fd
             for rec in self._records[obj].values():
                 rec[name] = False if type == "boolean" else None
+
+    def remove_object(self, sobject: str) -> None:
+        """The org lacks this object (say CaseMilestone without entitlement management): describe answers 404
+        NOT_FOUND and SOQL naming it 400 INVALID_TYPE."""
+        with self._lock:
+            obj = self._object(sobject)
+            del self._schema[obj]
 
     def remove_field(self, sobject: str, field: str) -> None:
         """The org lacks this field: describe omits it and SOQL naming it gets 400 INVALID_FIELD."""

@@ -18,12 +18,22 @@ from crm_roi_pipeline.sources.mappings import (
     canonical_mapping,
     check_unique_header,
     load_mapping_file,
+    norm_name,
     read_header,
     resolve_columns,
 )
-from crm_roi_pipeline.sources.salesforce.objects import SALESFORCE_LOOKUPS, SALESFORCE_OBJECTS
+from crm_roi_pipeline.sources.salesforce.objects import (
+    CASE_MILESTONE_COLUMNS,
+    MILESTONE_TYPE_COLUMNS,
+    SALESFORCE_LOOKUPS,
+    SALESFORCE_OBJECTS,
+    CaseSettings,
+    case_mapping,
+)
 
 FX_FILE = "fx_rates.csv"
+# Salesforce files that only give tickets their first response (see objects.CASE_MILESTONE_COLUMNS).
+MILESTONE_FILES = {"casemilestone": CASE_MILESTONE_COLUMNS, "milestonetype": MILESTONE_TYPE_COLUMNS}
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,9 @@ class FolderPlan:
     errors: dict[str, list[InputFileError]] = field(default_factory=lambda: defaultdict(list))
     lookups: list[Lookup] = field(default_factory=list)
     fx_file: Path | None = None
+    # CaseMilestone.csv / MilestoneType.csv: (path, header, canonical name -> the column giving it)
+    milestones: dict[str, tuple[Path, tuple[str, ...], dict[str, str]]] = field(default_factory=dict)
+    case: CaseSettings = field(default_factory=CaseSettings)
     ignored: list[str] = field(default_factory=list)
 
     def files_for(self, entity: str) -> list[ResolvedFile]:
@@ -87,15 +100,17 @@ def _known_entity(path: Path, mapping_files: dict[str, Path]) -> str | None:
         return CANONICAL_FILES[path.name]
     if path.stem.lower() in SALESFORCE_OBJECTS:
         return SALESFORCE_OBJECTS[path.stem.lower()].entity
+    if path.stem.lower() in MILESTONE_FILES:
+        return "tickets"
     if path.name.lower() == FX_FILE or path.stem.lower() in SALESFORCE_LOOKUPS or path.stem in mapping_files:
         return "*"
     return None
 
 
-def plan_folder(folder: Path) -> FolderPlan:
+def plan_folder(folder: Path, case: CaseSettings | None = None) -> FolderPlan:
     if not folder.is_dir():
         raise InputFileError(str(folder), "the CSV folder does not exist (CRM_ROI_CSV_DIR).")
-    plan = FolderPlan(folder=folder)
+    plan = FolderPlan(folder=folder, case=case or CaseSettings())
     mapping_files = {p.name[: -len(".mapping.yaml")]: p for p in folder.glob("*.mapping.yaml")}
     entries = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".csv")
     csv_files = [p for p in entries if p.is_file()]
@@ -120,6 +135,9 @@ def plan_folder(folder: Path) -> FolderPlan:
                 check_unique_header(path, header)
                 plan.fx_file = path
                 continue
+            if path.stem.lower() in MILESTONE_FILES and path.stem not in mapping_files:
+                _plan_milestone_file(plan, path, header)
+                continue
             lookup = SALESFORCE_LOOKUPS.get(path.stem.lower())
             if lookup is not None and path.stem not in mapping_files:
                 key = next((c for c in lookup["key"] if c in header), None)
@@ -130,7 +148,7 @@ def plan_folder(folder: Path) -> FolderPlan:
                 else:
                     plan.ignored.append(f"{path.name} (no {'/'.join(lookup['key'] + lookup['value'])} columns)")
                 continue
-            base = _builtin(path, header)
+            base = _builtin(path, header, plan.case)
             mapping_file = mapping_files.get(path.stem)
             if mapping_file is not None:
                 spec = load_mapping_file(mapping_file)
@@ -149,9 +167,43 @@ def plan_folder(folder: Path) -> FolderPlan:
     return plan
 
 
-def _builtin(path: Path, header: list[str]) -> FileMapping | None:
+def _plan_milestone_file(plan: FolderPlan, path: Path, header: list[str]) -> None:
+    """CaseMilestone.csv or MilestoneType.csv: which column gives what; a file without the columns it needs is
+    an error of the tickets (it would leave every first response empty without a word)."""
+    check_unique_header(path, header)
+    wanted = MILESTONE_FILES[path.stem.lower()]
+    columns = {
+        name: next((h for c in candidates for h in header if norm_name(h) == norm_name(c)), None)
+        for name, candidates in wanted.items()
+    }
+    if path.stem.lower() == "casemilestone":
+        needed = ["case_id", "completed_at"] + ([] if columns["type_name"] or columns["type_id"] else ["type_name"])
+    else:
+        needed = ["id", "name"]
+    missing = [name for name in needed if columns[name] is None]
+    if missing:
+        raise InputFileError(
+            path.name,
+            "has no " + " and no ".join(f"{' or '.join(wanted[m])} column" for m in missing) + "; it gives the "
+            "tickets their first response.",
+            fix="export it with those columns (Data Loader: CaseId, MilestoneTypeId, CompletionDate; MilestoneType: "
+            "Id, Name), or remove it from the folder.",
+        )
+    plan.milestones[path.stem.lower()] = (path, tuple(header), {k: v for k, v in columns.items() if v})
+
+
+def _builtin(path: Path, header: list[str], case: CaseSettings) -> FileMapping | None:
     if path.name in CANONICAL_FILES:
         return canonical_mapping(CANONICAL_FILES[path.name])
+    if path.stem.lower() == "case":
+        if case.csat_field and case.csat_field not in header:
+            raise InputFileError(
+                path.name,
+                f"has no column {quote(case.csat_field)}, which SALESFORCE_CSAT_FIELD names as the satisfaction score.",
+                fix="export Case with that field, or correct or unset SALESFORCE_CSAT_FIELD.",
+                line=1,
+            )
+        return case_mapping(case)
     salesforce = SALESFORCE_OBJECTS.get(path.stem.lower())
     if salesforce is not None:
         return salesforce

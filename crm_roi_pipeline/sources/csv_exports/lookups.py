@@ -1,4 +1,5 @@
-"""The CSV folder's files that enrich other rows: fx_rates.csv, and Salesforce's Account.csv and User.csv."""
+"""The CSV folder's files that enrich other rows: fx_rates.csv, Salesforce's Account.csv and User.csv, and a
+case's first response from CaseMilestone.csv (with MilestoneType.csv)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,45 @@ def load_fx_rates(conn: duckdb.DuckDBPyConnection, plan: FolderPlan) -> None:
     if twice:
         raise InputFileError(plan.fx_file.name, f"two rates for {quote(twice[1])} in {twice[0]}.", fix="keep one.")
     conn.execute("INSERT INTO _fx_rates SELECT month, c, rate FROM _fx_raw")
+
+
+def load_first_responses(conn: duckdb.DuckDBPyConnection, plan: FolderPlan) -> list[str]:
+    """`_first_responses`: per Salesforce case, the earliest completion of a milestone of the type
+    SALESFORCE_FIRST_RESPONSE_MILESTONE names. Returns notes for the run's metadata: without the files (an org
+    without entitlements) the first response is empty, and the metadata says why."""
+    milestones = plan.milestones.get("casemilestone")
+    if milestones is None:
+        return []
+    path, header, columns = milestones
+    name = plan.case.first_response_milestone
+    relation = read_export(conn, path, "_milestones_text", header)
+    if "type_name" in columns:
+        type_name, join = f"m.{ident(columns['type_name'])}", ""
+    elif "milestonetype" in plan.milestones:
+        types_path, types_header, type_columns = plan.milestones["milestonetype"]
+        types = read_export(conn, types_path, "_milestone_types_text", types_header)
+        type_name = f"t.{ident(type_columns['name'])}"
+        join = f"LEFT JOIN {types} AS t ON trim(t.{ident(type_columns['id'])}) = trim(m.{ident(columns['type_id'])})"
+    else:
+        drop_text_tables(conn, "_milestones_text")
+        return [
+            f"{path.name} names milestone types by id only and there is no MilestoneType.csv beside it: no first "
+            "response is read. Add MilestoneType.csv (Id, Name) to the folder."
+        ]
+    completed = timestamp_sql(f"crm_text(m.{ident(columns['completed_at'])})", None)
+    conn.execute(
+        f"""INSERT INTO _first_responses
+            SELECT 'salesforce', trim(m.{ident(columns['case_id'])}), min({completed})
+            FROM {relation} AS m {join}
+            WHERE lower(trim({type_name})) = lower(?) AND nullif(trim(m.{ident(columns['case_id'])}), '') IS NOT NULL
+            GROUP BY ALL""",
+        [name],
+    )
+    drop_text_tables(conn, "_milestones_text")
+    drop_text_tables(conn, "_milestone_types_text")
+    if not conn.execute("SELECT count(*) FROM _first_responses").fetchone()[0]:
+        return [
+            f"{path.name} has no milestone named {quote(name)} (SALESFORCE_FIRST_RESPONSE_MILESTONE): no first "
+            "response is read. Set SALESFORCE_FIRST_RESPONSE_MILESTONE to the org's first-response milestone."
+        ]
+    return []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import duckdb
 
 from crm_roi_pipeline.errors import InputFileError, quote
-from crm_roi_pipeline.sources.fields import fields_of
+from crm_roi_pipeline.sources.fields import STAGE_CLASSES, STAGE_FIELD, fields_of
 from crm_roi_pipeline.sources.raw_views import files_table
 
 
@@ -15,7 +15,7 @@ def fail_on_unreadable(conn: duckdb.DuckDBPyConnection, entity: str, table: str)
     both mean the whole file is being misread, which no per-row reject would make visible enough.
 
     Run on the staged table (see `misread_columns_sql`) and its `files_table`, before anything is written."""
-    if "stage" in fields_of(entity):
+    if entity in STAGE_FIELD:
         row = conn.execute(
             f"""SELECT f._file, list(DISTINCT s._unmapped_stage ORDER BY s._unmapped_stage)[:10], min(s._row), count(*)
                 FROM {table} AS s JOIN {files_table(table)} AS f USING (_file_order) WHERE s._unmapped_stage IS NOT NULL
@@ -26,9 +26,9 @@ def fail_on_unreadable(conn: duckdb.DuckDBPyConnection, entity: str, table: str)
             stem = file.rsplit(".", 1)[0]
             raise InputFileError(
                 file,
-                f"{count} rows have a stage value the mapping does not list: {', '.join(map(quote, values))} "
-                f"(first at row {first_row}).",
-                fix=f"add each value under 'stages:' in {stem}.mapping.yaml as won, lost or open.",
+                f"{count} rows have a {STAGE_FIELD[entity]} value the mapping does not list: "
+                f"{', '.join(map(quote, values))} (first at row {first_row}).",
+                fix=f"add each value under 'stages:' in {stem}.mapping.yaml as {' or '.join(STAGE_CLASSES[entity])}.",
             )
     if not any(k == "timestamp" for k in fields_of(entity).values()):
         return

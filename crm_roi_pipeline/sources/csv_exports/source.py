@@ -8,17 +8,18 @@ import duckdb
 
 from crm_roi_pipeline.sources.base import MonthScope, Source, SourceLoad, prepare_lookups
 from crm_roi_pipeline.sources.csv_exports.folder import plan_folder
-from crm_roi_pipeline.sources.csv_exports.lookups import load_fx_rates, load_lookups
+from crm_roi_pipeline.sources.csv_exports.lookups import load_first_responses, load_fx_rates, load_lookups
 from crm_roi_pipeline.sources.csv_exports.misread import fail_on_unreadable
 from crm_roi_pipeline.sources.csv_exports.reading import load_entity
+from crm_roi_pipeline.sources.salesforce.objects import CaseSettings
 
 
 class CsvSource(Source):
     name = "csv"
 
-    def __init__(self, folder: Path):
+    def __init__(self, folder: Path, case: CaseSettings | None = None):
         self.folder = folder
-        self.plan = plan_folder(folder)
+        self.plan = plan_folder(folder, case)
 
     def check(self, entity: str) -> None:
         """Fail now, before anything is read or written, when a file of the entity cannot be read."""
@@ -31,13 +32,24 @@ class CsvSource(Source):
         prepare_lookups(conn)
         load_fx_rates(conn, self.plan)
         load_lookups(conn, self.plan)
+        notes = load_first_responses(conn, self.plan) if entity == "tickets" else []
         # A run over every month keeps every row: testing each row's month would only cost.
         files = load_entity(conn, self.plan, entity, raw_table, None if months.keeps_all else months)
+        if entity == "tickets" and any(f.mapping.kind.startswith("Salesforce Case") for f in files):
+            if "casemilestone" not in self.plan.milestones:
+                notes.append(
+                    "Case.csv has no CaseMilestone.csv beside it: the first response of every case is empty (an org "
+                    "without entitlements records none). Export CaseMilestone (and MilestoneType) to measure it."
+                )
+            if not self.plan.case.csat_field and not any("csat_score" in f.columns for f in files):
+                notes.append("Case.csv: no satisfaction score (Salesforce has no standard field; set "
+                             "SALESFORCE_CSAT_FIELD and SALESFORCE_CSAT_SCALE_MAX to read one).")
         return SourceLoad(
             source=self.name,
             files=[(f.name, f.mapping.kind) for f in files],
             ignored=list(self.plan.ignored),
             loaded=bool(files),
+            notes=notes,
         )
 
     def check_staged(self, conn: duckdb.DuckDBPyConnection, entity: str, staged_table: str) -> None:

@@ -1,5 +1,5 @@
-"""What a HubSpot portal's exports hold, in canonical fields: the built-in mappings of the deals, contacts and
-activities exports (recognised by their header in the CSV folder, and used for the files the API source
+"""What a HubSpot portal's exports hold, in canonical fields: the built-in mappings of the deals, contacts,
+activities and tickets exports (recognised by their header in the CSV folder, and used for the files the API source
 writes), and HubSpot's standard deal types."""
 
 from __future__ import annotations
@@ -74,17 +74,48 @@ HUBSPOT_EXPORTS: dict[str, FileMapping] = {
             "duration_hms": ("Call duration (HH:mm:ss)", "Call duration", "Meeting duration (HH:mm:ss)"),
         },
     ),
+    "tickets": FileMapping(
+        entity="tickets",
+        source_system="hubspot",
+        kind="HubSpot tickets export",
+        columns={
+            "ticket_id": (*_HUBSPOT_ID, "Ticket ID"),
+            "status": ("hs_pipeline_stage", "Ticket status"),
+            "priority": ("hs_ticket_priority", "Priority"),
+            "channel": ("source_type", "Source"),
+            "created_at": ("createdate", "Create date"),
+            "closed_at": ("closed_date", "Close date"),
+            "first_response_at": ("first_agent_reply_date", "First agent reply date"),
+            "first_response_ms": ("time_to_first_agent_reply", "Time to first agent reply"),
+            "owner_id": ("hubspot_owner_id", "Ticket owner"),
+            "account_id": ("associatedcompanyid", "Associated Company IDs", "Associated Company IDs (Primary)"),
+            "account_name": ("Associated Company", "Associated Company (Primary)"),
+        },
+        # The default support pipeline's stages, as internal ids or labels. Other pipelines' stages are open or
+        # closed by whether the ticket has a close date (HubSpot sets closed_date when a ticket enters a closed
+        # stage and clears it when it is reopened); a mapping file's `stages` can say it outright.
+        stages={
+            "1": "open", "2": "open", "3": "open", "4": "closed",
+            "new": "open", "waiting on contact": "open", "waiting on us": "open", "closed": "closed",
+        },
+        stages_case_insensitive=True,
+        stage_fallback=True,
+    ),
 }
 _HUBSPOT_ACTIVITY_WORDS = ("call", "email", "meeting", "task", "note")
 
 
 def detect_hubspot(header: list[str], stem: str) -> FileMapping | None:
     names = {norm_name(h) for h in header}
-    has_id = bool(names & {"hs_object_id", "record id", "deal id", "contact id", "activity id"})
+    has_id = bool(names & {"hs_object_id", "record id", "deal id", "contact id", "activity id", "ticket id"})
     if not has_id:
         return None
     if names & {"dealstage", "deal stage", "dealname", "deal name"}:
         return HUBSPOT_EXPORTS["deals"]
+    # "Ticket status" is HubSpot's label of hs_pipeline_stage; helpdesks (Freshdesk, Zendesk) also write a
+    # "Ticket ID", but call the status "Status".
+    if names & {"hs_pipeline_stage", "ticket status"}:
+        return HUBSPOT_EXPORTS["tickets"]
     if names & {"lifecyclestage", "lifecycle stage", "contact id"}:
         return HUBSPOT_EXPORTS["leads"]
     if names & {"hs_timestamp", "activity date", "due date", "hs_engagement_type", "activity type"}:

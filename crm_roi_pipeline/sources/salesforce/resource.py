@@ -12,7 +12,8 @@ from pydantic import Field
 
 from crm_roi_pipeline.sources.salesforce.objects import DEAL_TYPES
 
-# field -> variable; SALESFORCE_BULK_THRESHOLD (an integer) is read in `from_env`.
+# field -> variable; SALESFORCE_BULK_THRESHOLD (an integer) and SALESFORCE_CSAT_SCALE_MAX (a number) are read in
+# `from_env`.
 ENV_VARIABLES = {
     "login_url": "SALESFORCE_LOGIN_URL",
     "instance_url": "SALESFORCE_INSTANCE_URL",
@@ -26,7 +27,20 @@ ENV_VARIABLES = {
     "lead_source_field": "SALESFORCE_LEAD_SOURCE_FIELD",
     "deal_type_field": "SALESFORCE_DEAL_TYPE_FIELD",
     "team_field": "SALESFORCE_TEAM_FIELD",
+    "first_response_milestone": "SALESFORCE_FIRST_RESPONSE_MILESTONE",
+    "csat_field": "SALESFORCE_CSAT_FIELD",
 }
+
+
+def _number(name: str) -> float:
+    """A numeric setting (not a secret, so its value may be quoted): Dagster's EnvVar has int only."""
+    from crm_roi_pipeline.errors import SettingsError
+
+    value = os.environ[name]
+    try:
+        return float(value)
+    except ValueError:
+        raise SettingsError(f"{name}={value!r} is not a number; set it to the survey's top score, e.g. 5 or 10.") from None
 
 
 class SalesforceResource(ConfigurableResource):
@@ -45,6 +59,12 @@ class SalesforceResource(ConfigurableResource):
     lead_source_field: str | None = Field(default=None, description="SALESFORCE_LEAD_SOURCE_FIELD: custom field")
     deal_type_field: str | None = Field(default=None, description="SALESFORCE_DEAL_TYPE_FIELD: custom field")
     team_field: str | None = Field(default=None, description="SALESFORCE_TEAM_FIELD: custom field on User")
+    first_response_milestone: str = Field(
+        default="First Response",
+        description="SALESFORCE_FIRST_RESPONSE_MILESTONE: the milestone type whose completion is a case's first response",
+    )
+    csat_field: str | None = Field(default=None, description="SALESFORCE_CSAT_FIELD: the Case field holding a satisfaction score")
+    csat_scale_max: float | None = Field(default=None, description="SALESFORCE_CSAT_SCALE_MAX: that score's top value")
     retries: int = Field(default=5, description="attempts per call on transient faults")
     retry_wait_seconds: float = Field(default=2.0, description="first backoff wait; doubles each retry")
     bulk_poll_seconds: float = Field(default=5.0, description="wait between Bulk 2.0 job status polls")
@@ -59,7 +79,15 @@ class SalesforceResource(ConfigurableResource):
         settings = {field: EnvVar(name) for field, name in ENV_VARIABLES.items() if os.environ.get(name)}
         if os.environ.get("SALESFORCE_BULK_THRESHOLD"):
             settings["bulk_threshold"] = EnvVar.int("SALESFORCE_BULK_THRESHOLD")
+        if os.environ.get("SALESFORCE_CSAT_SCALE_MAX"):
+            settings["csat_scale_max"] = _number("SALESFORCE_CSAT_SCALE_MAX")
         return cls(**settings)
+
+    def case_settings(self):
+        """What the org's cases need beyond standard fields, for the API source and for Case.csv exports."""
+        from crm_roi_pipeline.sources.salesforce.objects import CaseSettings
+
+        return CaseSettings(self.first_response_milestone, self.csat_field, self.csat_scale_max)
 
     def credentials(self):
         from crm_roi_pipeline.sources.salesforce.client import Credentials
@@ -85,6 +113,6 @@ class SalesforceResource(ConfigurableResource):
 
         settings = SalesforceSettings(
             lead_source_field=self.lead_source_field, deal_type_field=self.deal_type_field,
-            team_field=self.team_field, bulk_threshold=self.bulk_threshold,
+            team_field=self.team_field, bulk_threshold=self.bulk_threshold, case=self.case_settings(),
         )
         return SalesforceSource(connect, settings, workdir or Path(tempfile.gettempdir()))

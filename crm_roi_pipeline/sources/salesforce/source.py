@@ -1,4 +1,4 @@
-"""The `salesforce` source: Opportunity, Lead, Task, Event and Campaign from a live org, month by month.
+"""The `salesforce` source: Opportunity, Lead, Task, Event, Campaign and Case from a live org, month by month.
 
 Each object is queried for the run's months (REST with nextRecordsUrl paging, or a Bulk API 2.0 job when the
 count is large), written to CSV files exactly as a Data Loader export would be, and read by the same
@@ -21,7 +21,8 @@ from crm_roi_pipeline.sources.base import MonthScope, Source, SourceLoad, prepar
 from crm_roi_pipeline.sources.csv_reading import read_csv_sql, text_table
 from crm_roi_pipeline.sources.mappings import FileMapping, resolve_columns
 from crm_roi_pipeline.sources.raw_views import create_raw_view
-from crm_roi_pipeline.sources.salesforce.objects import SALESFORCE_OBJECTS
+from crm_roi_pipeline.errors import SettingsError
+from crm_roi_pipeline.sources.salesforce.objects import SALESFORCE_OBJECTS, CaseSettings, case_mapping
 from crm_roi_pipeline.sources.salesforce.client import (
     SalesforceClient,
     check_identifier,
@@ -29,7 +30,10 @@ from crm_roi_pipeline.sources.salesforce.client import (
     soql_datetime,
 )
 
-OBJECTS = {"deals": ["Opportunity"], "leads": ["Lead"], "activities": ["Task", "Event"], "spend": ["Campaign"]}
+OBJECTS = {
+    "deals": ["Opportunity"], "leads": ["Lead"], "activities": ["Task", "Event"], "spend": ["Campaign"],
+    "tickets": ["Case"],
+}
 
 # Which date puts a record in a month, per object: the partition field of its entity, as SOQL sees it.
 # (field, is a date field) in order: a record falls in the month of the first of these that is set.
@@ -39,9 +43,12 @@ MONTH_FIELDS = {
     "Task": [("CompletedDateTime", False), ("ActivityDate", True), ("CreatedDate", False)],
     "Event": [("ActivityDateTime", False), ("ActivityDate", True)],
     "Campaign": [("StartDate", True)],
+    "Case": [("CreatedDate", False)],
 }
-RELATIONSHIP_FIELDS = {"Opportunity": {"Account.Name": "AccountId"}}
-REQUIRED_FIELDS = {"deal_id", "lead_id", "activity_id", "spend_id", "created_at", "month"}
+RELATIONSHIP_FIELDS = {"Opportunity": {"Account.Name": "AccountId"}, "Case": {"Account.Name": "AccountId"}}
+REQUIRED_FIELDS = {"deal_id", "lead_id", "activity_id", "spend_id", "ticket_id", "created_at", "month"}
+# Case ids per CaseMilestone query: 300 ids of 18 characters keep the SOQL far below its 100,000 characters.
+CASE_IDS_PER_QUERY = 300
 
 
 @dataclass
@@ -50,6 +57,7 @@ class SalesforceSettings:
     deal_type_field: str | None = None
     team_field: str | None = None
     bulk_threshold: int = 50_000
+    case: CaseSettings = field(default_factory=CaseSettings)
 
 
 @dataclass
@@ -92,7 +100,7 @@ class SalesforceSource(Source):
 
     def _mapping(self, sobject: str) -> FileMapping:
         """The export mapping, with custom fields from the settings tried before the standard ones."""
-        mapping = SALESFORCE_OBJECTS[sobject.lower()]
+        mapping = case_mapping(self.settings.case) if sobject == "Case" else SALESFORCE_OBJECTS[sobject.lower()]
         custom = {"lead_source": self.settings.lead_source_field, "deal_type": self.settings.deal_type_field}
         overrides = {
             k: (check_identifier(v), *mapping.columns[k]) for k, v in custom.items() if v and k in mapping.columns
@@ -105,6 +113,12 @@ class SalesforceSource(Source):
         pipeline cannot do without it."""
         available = self._fields(sobject)
         mapping = self._mapping(sobject)
+        csat = self.settings.case.csat_field
+        if sobject == "Case" and csat and csat not in available:
+            raise SettingsError(
+                f"SALESFORCE_CSAT_FIELD is {csat!r}, but the org's Case has no such field (or the integration user "
+                "cannot read it). Set it to the API name of the Case field holding the satisfaction score."
+            )
         fields: list[str] = []
         for canonical, candidates in mapping.columns.items():
             api_names = [c for c in candidates if " " not in c]
@@ -228,6 +242,8 @@ class SalesforceSource(Source):
                     pulls.append(self._pull(sobject, f"{where} AND IsDeleted = false", True, folder))
                 else:
                     pulls.append(self._pull(sobject, where, False, folder))
+            if entity == "tickets":
+                self._first_responses(conn, pulls, folder)
             self._to_raw(conn, pulls, raw_table)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
@@ -241,10 +257,50 @@ class SalesforceSource(Source):
                 self._pull(sobject, f"SystemModstamp > {soql_datetime(since)}", True, folder)
                 for sobject in OBJECTS[entity]
             ]
+            if entity == "tickets":
+                self._first_responses(conn, pulls, folder)
             self._to_raw(conn, pulls, raw_table)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return self._source_load(pulls)
+
+    def _first_responses(self, conn: duckdb.DuckDBPyConnection, pulls: list[ObjectPull], folder: Path) -> None:
+        """`_first_responses` for the pulled cases: the completion of each case's milestone of the type
+        SALESFORCE_FIRST_RESPONSE_MILESTONE. An org without entitlements has no CaseMilestone: the first
+        response stays empty, and the run's metadata says why."""
+        files = [f for p in pulls if p.sobject == "Case" and p.records for f in p.files]
+        if not files:
+            return
+        if not self._fields("CaseMilestone"):
+            self.warnings.append(
+                "Case: the org has no CaseMilestone (entitlement management is off, or the integration user cannot "
+                "read it), so no case has a first response; the first-response figures are empty."
+            )
+            return
+        ids = [row[0] for row in conn.execute(f'SELECT DISTINCT "Id" FROM {read_csv_sql(files)} ORDER BY 1').fetchall()
+               if row[0] and row[0].isalnum()]
+        name = self.settings.case.first_response_milestone.replace("\\", "\\\\").replace("'", "\\'")
+        paths = []
+        for start in range(0, len(ids), CASE_IDS_PER_QUERY):
+            chunk = ", ".join(f"'{i}'" for i in ids[start : start + CASE_IDS_PER_QUERY])
+            path = folder / f"CaseMilestone_{start // CASE_IDS_PER_QUERY}.csv"
+            self.client.rest_to_csv(
+                f"SELECT CaseId, CompletionDate FROM CaseMilestone WHERE CaseId IN ({chunk}) "
+                f"AND MilestoneType.Name = '{name}' AND CompletionDate != null",
+                ["CaseId", "CompletionDate"], path,
+            )
+            paths.append(path)
+        conn.execute(
+            f"""INSERT INTO _first_responses
+                SELECT 'salesforce', "CaseId", min(crm_iso_ts("CompletionDate")) FROM {read_csv_sql(paths)}
+                GROUP BY ALL"""
+        )
+        if ids and not conn.execute("SELECT count(*) FROM _first_responses").fetchone()[0]:
+            self.warnings.append(
+                f"Case: no case has a completed milestone named {self.settings.case.first_response_milestone!r} "
+                "(SALESFORCE_FIRST_RESPONSE_MILESTONE), so no case has a first response. Set it to the org's "
+                "first-response milestone."
+            )
 
     def _source_load(self, pulls: list[ObjectPull]) -> SourceLoad:
         return SourceLoad(

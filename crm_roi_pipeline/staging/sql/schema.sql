@@ -66,6 +66,24 @@ CREATE TABLE IF NOT EXISTS crm.spend (
     spend_id         VARCHAR            -- the source's id (a Salesforce campaign), when it has one
 );
 
+CREATE TABLE IF NOT EXISTS crm.tickets (
+    ticket_id         VARCHAR NOT NULL,
+    source_system     VARCHAR NOT NULL,
+    loaded_from       VARCHAR NOT NULL,
+    account_id        VARCHAR,
+    account_key       VARCHAR,
+    owner_id          VARCHAR,
+    team              VARCHAR,
+    status            VARCHAR NOT NULL,  -- open | closed
+    priority          VARCHAR,
+    channel           VARCHAR,
+    created_at        TIMESTAMP NOT NULL,
+    first_response_at TIMESTAMP,         -- NULL when unanswered, or when the source does not record it
+    closed_at         TIMESTAMP,         -- NULL while open
+    csat_score        DOUBLE,            -- as the survey wrote it, on 0 … csat_scale_max
+    csat_scale_max    DOUBLE             -- the survey's top score (5, 10, or 2 for HubSpot's 0/1/2)
+);
+
 CREATE TABLE IF NOT EXISTS crm.rejects (
     entity          VARCHAR NOT NULL,
     source_system   VARCHAR,
