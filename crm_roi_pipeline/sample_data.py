@@ -2,7 +2,7 @@
 
 The pipeline has to be demonstrable and testable without anyone's real CRM, so
 this module fabricates one company's CRM history in the canonical CSV format:
-deals.csv, leads.csv, activities.csv, spend.csv and fx_rates.csv.
+deals.csv, leads.csv, activities.csv, spend.csv, tickets.csv and fx_rates.csv.
 
 The story the data tells, 2020-01-01 to 2025-06-30: a growing B2B company
 (deal volume up by the same amount every month: 2023 has about twice the deals
@@ -16,6 +16,15 @@ median cycle ~45 -> ~36 days, 1.3x activities per deal. Together that is about
 years of history before adoption let the interrupted time series separate that
 effect from growth and season; a naive before/after (2024 minus 2023) also
 credits the CRM with a year of growth and overstates it.
+
+Customers renew or leave: a later deal of an account is a renewal more often when
+it was won (renewals are mostly kept), so about 4 in 5 renewal decisions are won
+before the CRM and a little more after it, because the CRM lifts every win. The
+support team's helpdesk (tickets.csv, from the start: it predates the CRM) gets
+faster with the CRM: first replies ~10 h -> ~5 h, resolution ~40 h -> ~26 h,
+satisfied customers 72% -> 82%. Its quirks are real helpdesks' ones: tickets
+never answered, tickets still open, most tickets unrated, and the survey moved
+from a 0-10 scale to a 5-point one with the CRM.
 
 Month-to-month noise is kept to what a company of ~100 deals a month cannot
 avoid, so the effect stands out of it: monthly volumes follow the growth and
@@ -61,6 +70,18 @@ CYCLE_DAYS = (45.0, 36.0)  # median days from created to closed
 _CYCLE_SIGMA = 0.55
 _IN_FLIGHT_MONTHS = 1.7  # mean cycle in months: deals open on any given day = this many months of new deals
 ACTIVITY_LIFT = 1.3  # activities logged per deal and lead once the CRM is there
+# A later deal of an account is a renewal with these chances when won, when lost: most renewals are kept.
+RENEWAL_SHARE = (0.30, 0.025)
+TICKETS_PER_DEAL = 0.5
+FIRST_REPLY_HOURS = (10.0, 5.0)  # median, pre and post CRM
+RESOLUTION_HOURS = (40.0, 26.0)
+ANSWERED = (0.90, 0.96)  # share of tickets that ever get a reply
+SATISFIED = (0.72, 0.82)  # share of rated tickets that are satisfied (4-5 of 5, 8-10 of 10)
+RATED = 0.35  # share of closed tickets whose customer answered the survey
+CSAT_SCALE = (10, 5)  # the legacy helpdesk's 0-10 survey, the CRM's 5-point one
+PRIORITIES = ["Low", "Medium", "High", "Urgent"]
+CHANNELS = ["email", "phone", "web", "chat"]
+SUPPORT_AGENTS = 8
 
 TEAMS = ["Enterprise", "Mid-Market", "SMB"]
 _TEAM_SIZE = np.array([5, 8, 12])  # owners U001..U025, grouped by team
@@ -99,7 +120,8 @@ def generate(out_dir: str | Path, *, deals: int = 5000, seed: int = 7) -> dict[s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # Independent streams: resizing one table must not reshuffle the calendar, fx or accounts.
-    r_cal, r_acc, r_lead, r_deal, r_act, r_money = np.random.default_rng(seed).spawn(6)
+    # Children are fixed by their index: the seventh (tickets) leaves the first six streams as they were.
+    r_cal, r_acc, r_lead, r_deal, r_act, r_money, r_ticket = np.random.default_rng(seed).spawn(7)
     big = deals >= 100_000
     n_leads = 2 * deals if big else int(2.5 * deals)
     n_acts = 5 * deals if big else 6 * deals
@@ -111,7 +133,8 @@ def generate(out_dir: str | Path, *, deals: int = 5000, seed: int = 7) -> dict[s
     dl = _deals(r_deal, deals, month_w, leads, accounts, fx)
     acts = _activities(r_act, n_acts, dl, leads)
     spend = _spend(r_money, deals)
-    return _write(out, dl, leads, acts, accounts, spend, fx)
+    tickets = _tickets(r_ticket, int(TICKETS_PER_DEAL * deals), month_w, dl)
+    return _write(out, dl, leads, acts, accounts, spend, fx, tickets)
 
 
 def _trend() -> np.ndarray:
@@ -256,7 +279,8 @@ def _deals(rng, n, month_w, leads, accounts, fx) -> dict[str, np.ndarray]:
 
     # First won deal of an account is new business; anything after it is growth.
     wins_before = pd.Series(is_won.astype(np.int32)).groupby(account).cumsum().to_numpy() - is_won
-    canon = np.where((account >= 0) & (wins_before > 0), np.where(rng.random(n) < 0.12, 2, 1), 0)
+    renewal = rng.random(n) < np.where(is_won, RENEWAL_SHARE[0], RENEWAL_SHARE[1])
+    canon = np.where((account >= 0) & (wins_before > 0), np.where(renewal, 2, 1), 0)
     shown = np.where(post, rng.random(n) >= 0.05, rng.random(n) < 0.12)  # the sheet rarely said
     crm_own = post & (canon > 0) & (rng.random(n) < 0.04)  # "Add-on"/"Renewal" picklist values
     deal_type = np.where(~shown, -1, np.where(crm_own, canon + 2, canon))
@@ -322,6 +346,35 @@ def _activities(rng, n, dl, leads) -> dict[str, np.ndarray]:
     return cols
 
 
+def _tickets(rng: np.random.Generator, n: int, month_w: np.ndarray, dl: dict) -> dict[str, np.ndarray]:
+    """Support tickets from customers (accounts with a won deal), as many a month as the business is busy."""
+    created = np.sort(_times(rng, n, month_w))
+    post = created >= _ADOPT
+    customers = dl["account"][dl["is_won"] & (dl["account"] >= 0)]
+    account = np.where(rng.random(n) < 0.97, rng.choice(customers, n), -1) if len(customers) else np.full(n, -1)
+    answered = rng.random(n) < np.where(post, ANSWERED[1], ANSWERED[0])
+    reply = rng.lognormal(np.log(np.where(post, FIRST_REPLY_HOURS[1], FIRST_REPLY_HOURS[0])), 0.9) * 3600
+    first = created + reply.astype(np.int64)
+    answered &= first <= _END
+    resolve = rng.lognormal(np.log(np.where(post, RESOLUTION_HOURS[1], RESOLUTION_HOURS[0])), 0.8) * 3600
+    closes = np.maximum(created + resolve.astype(np.int64), np.where(answered, first, created))
+    is_open = (closes > _END) | ((created > _END - 14 * DAY) & (rng.random(n) < 0.4))
+    rated = ~is_open & (rng.random(n) < RATED)
+    satisfied = rng.random(n) < np.where(post, SATISFIED[1], SATISFIED[0])
+    scale = np.where(post, CSAT_SCALE[1], CSAT_SCALE[0])
+    # Satisfied: 8-10 of 10, 4-5 of 5; not: 0-7 of 10, 1-3 of 5.
+    u = rng.random(n)
+    score = np.where(scale == 10, np.where(satisfied, 8 + (u * 3).astype(int), (u * 8).astype(int)),
+                     np.where(satisfied, 4 + (u * 2).astype(int), 1 + (u * 3).astype(int)))
+    return {
+        "created": created, "account": account, "answered": answered, "first": first, "is_open": is_open,
+        "closes": closes, "rated": rated, "score": np.where(rated, score, -1), "scale": scale,
+        "priority": rng.choice(len(PRIORITIES), n, p=[0.35, 0.4, 0.2, 0.05]),
+        "channel": rng.choice(len(CHANNELS), n, p=[0.45, 0.2, 0.2, 0.15]),
+        "agent": rng.integers(0, SUPPORT_AGENTS, n),
+    }
+
+
 def _spend(rng: np.random.Generator, deals: int) -> pd.DataFrame:
     month = MONTHS.astype(int) % 12 + 1
     # Spend grows with the business: the base figures below are for 50 deals a month.
@@ -368,11 +421,13 @@ def _lit(v: str | None) -> str:
     return "NULL" if v is None else "'" + v.replace("'", "''") + "'"
 
 
-def _write(out, dl, leads, acts, accounts, spend, fx) -> dict[str, int]:
+def _write(out, dl, leads, acts, accounts, spend, fx, tickets) -> dict[str, int]:
     n_d, n_l, n_a, n_acc = len(dl["created"]), len(leads["created"]), len(acts["t"]), len(accounts["name"])
-    wd, wl, wa = (max(6, len(str(x + 10))) for x in (n_d, n_l, n_a))
+    n_t = len(tickets["created"])
+    wd, wl, wa, wt = (max(6, len(str(x + 10))) for x in (n_d, n_l, n_a, n_t))
     wc = max(5, len(str(n_acc)))
     bad = _plant_bad_rows(dl, leads, acts, wd, wl)
+    bad["tickets"] = _plant_bad_tickets(tickets, wt)
     keep = np.arange(len(MONTHS)) != MISSING_FX_MONTH
     # (table, arrays to free once written, columns of the registered frame, formatting SELECT)
     tables = [
@@ -411,6 +466,20 @@ def _write(out, dl, leads, acts, accounts, spend, fx) -> dict[str, int]:
             {_fmt_ts('x.created_at')} AS created_at, {_bool('x.is_converted')} AS is_converted,
             {_fmt_ts('x.converted_at')} AS converted_at, {_id('D', 'x.deal', wd)} AS converted_deal_id,
             {_id('ACC', 'x.account', wc)} AS converted_account_id"""),
+        ("tickets", tickets, lambda: {
+            "i": np.arange(n_t, dtype=np.int32), "account": tickets["account"],
+            "agent": tickets["agent"], "is_open": tickets["is_open"],
+            "priority": _cat(tickets["priority"], PRIORITIES), "channel": _cat(tickets["channel"], CHANNELS),
+            "created_at": _ts(tickets["created"]), "first_response_at": _ts(tickets["first"], tickets["answered"]),
+            "closed_at": _ts(tickets["closes"], ~tickets["is_open"]), "score": tickets["score"],
+            "scale": tickets["scale"]},
+         f"""x.i * {_ORD} AS ord, {_id('T', 'x.i', wt)} AS ticket_id, {_id('ACC', 'x.account', wc)} AS account_id,
+            a.account_name, 'S' || lpad(CAST(x.agent + 1 AS VARCHAR), 3, '0') AS owner_id, 'Support' AS team,
+            CASE WHEN x.is_open THEN 'open' ELSE 'closed' END AS status, CAST(x.priority AS VARCHAR) AS priority,
+            CAST(x.channel AS VARCHAR) AS channel, {_fmt_ts('x.created_at')} AS created_at,
+            {_fmt_ts('x.first_response_at')} AS first_response_at, {_fmt_ts('x.closed_at')} AS closed_at,
+            CASE WHEN x.score >= 0 THEN CAST(x.score AS VARCHAR) END AS csat_score,
+            CASE WHEN x.score >= 0 THEN CAST(x.scale AS VARCHAR) END AS csat_scale_max"""),
         ("spend", {}, lambda: spend,
          "x.ord, x.month, x.category, x.channel, printf('%.2f', x.amount) AS amount, 'USD' AS currency"),
         ("fx_rates", {}, lambda: {
@@ -432,7 +501,9 @@ def _write(out, dl, leads, acts, accounts, spend, fx) -> dict[str, int]:
         for table, arrays, columns, select in tables:
             frame = pd.DataFrame(columns(), copy=False)
             con.register("src", frame)
-            join = joins if "owner_id" in select else ""
+            # Sales owners and account names for the CRM's tables; the helpdesk's agents are its own.
+            join = joins if "o.owner_id" in select else ("LEFT JOIN accounts_df a ON a.account = x.account"
+                                                          if "a.account_name" in select else "")
             con.execute(f"CREATE OR REPLACE TEMP VIEW t AS SELECT {select} FROM src x {join}")
             cols = [c[0] for c in con.execute("SELECT * FROM t LIMIT 0").description if c[0] != "ord"]
             union = " UNION ALL ".join(["SELECT * FROM t"] + [
@@ -447,7 +518,25 @@ def _write(out, dl, leads, acts, accounts, spend, fx) -> dict[str, int]:
             del frame
             arrays.clear()  # the caller's dicts hold the only other references
         con.close()
-    return {f"{table}.csv": rows[f"{table}.csv"] for table in ("deals", "leads", "activities", "spend", "fx_rates")}
+    return {f"{table}.csv": rows[f"{table}.csv"]
+            for table in ("deals", "leads", "activities", "spend", "tickets", "fx_rates")}
+
+
+def _plant_bad_tickets(tickets: dict, wt: int) -> list[tuple[int, int, dict]]:
+    """Two helpdesk defects: a ticket exported without its id (rejected), and one whose first reply is stamped
+    two hours before it was opened (a clock on another time zone: staged, fires the answered_after_created
+    WARN check and is left out of the median first-response time)."""
+    n = len(tickets["created"])
+    if not n:
+        return []
+    s = int(np.searchsorted(tickets["created"], int(np.datetime64("2022-04-11", "s").astype(np.int64))))
+    s = min(s, n - 1)
+    opened = int(tickets["created"][s])
+    skewed = np.datetime64(opened - 2 * 3600, "s").astype(object).strftime(_TS)
+    return [
+        (s * _ORD, s * _ORD + 1, {"ticket_id": None}),
+        (s * _ORD, s * _ORD + 2, {"ticket_id": f"T{n + 1:0{wt}d}", "first_response_at": skewed}),
+    ]
 
 
 def _plant_bad_rows(dl, leads, acts, wd: int, wl: int) -> dict[str, list[tuple[int, int, dict]]]:

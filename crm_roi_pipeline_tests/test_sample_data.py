@@ -15,7 +15,7 @@ import pytest
 from crm_roi_pipeline import sample_data
 from crm_roi_pipeline.sample_data import MONTHS, SOURCES, generate
 
-FILES = ("deals.csv", "leads.csv", "activities.csv", "spend.csv", "fx_rates.csv")
+FILES = ("deals.csv", "leads.csv", "activities.csv", "spend.csv", "tickets.csv", "fx_rates.csv")
 HEADERS = {
     "deals.csv": "deal_id,account_id,account_name,owner_id,team,name,stage,is_closed,is_won,amount,currency,"
     "deal_type,lead_source,lead_id,created_at,closed_at",
@@ -23,6 +23,8 @@ HEADERS = {
     "converted_deal_id,converted_account_id",
     "activities.csv": "activity_id,type,status,occurred_at,owner_id,deal_id,lead_id,account_id,duration_minutes",
     "spend.csv": "month,category,channel,amount,currency",
+    "tickets.csv": "ticket_id,account_id,account_name,owner_id,team,status,priority,channel,created_at,"
+    "first_response_at,closed_at,csat_score,csat_scale_max",
     "fx_rates.csv": "month,currency,rate",
 }
 ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -30,8 +32,9 @@ START, END = "2020-01-01T00:00:00Z", "2025-06-30T23:59:59Z"
 REPO_SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample"
 DEFAULT_DEALS = inspect.signature(generate).parameters["deals"].default
 # Rows _plant_bad_rows adds (its docstring lists them): deals without id, with "not a date", a duplicate, EUR in
-# the month without a rate, won without closed_at, closed before created; two leads; one activity.
-PLANTED = {"deals.csv": 6, "leads.csv": 2, "activities.csv": 1, "spend.csv": 0, "fx_rates.csv": 0}
+# the month without a rate, won without closed_at, closed before created; two leads; one activity; two tickets
+# (_plant_bad_tickets: one without id, one answered before it was opened).
+PLANTED = {"deals.csv": 6, "leads.csv": 2, "activities.csv": 1, "spend.csv": 0, "tickets.csv": 2, "fx_rates.csv": 0}
 
 
 def _read(folder: Path, name: str) -> list[dict[str, str]]:
@@ -68,6 +71,7 @@ def test_row_counts_scale_with_deals(tmp_path, sample):
         assert counts["deals.csv"] - PLANTED["deals.csv"] == size
         assert counts["leads.csv"] - PLANTED["leads.csv"] == int(2.5 * size)
         assert counts["activities.csv"] - PLANTED["activities.csv"] == 6 * size
+        assert counts["tickets.csv"] - PLANTED["tickets.csv"] == size // 2
     # 2020-01 … 2025-06: one spend row per month and channel (plus sales), one fx rate per month but one.
     assert len(MONTHS) == 66
     assert rows["spend.csv"] == small["spend.csv"] == len(MONTHS) * (len(SOURCES) + 1)
@@ -174,6 +178,54 @@ def test_the_story_is_planted_as_the_module_says(sample):
     days = sorted(int(np.datetime64(d["closed_at"][:10]).astype(int) - np.datetime64("2020-01-01").astype(int))
                   for d in flight if d["closed_at"])
     assert days[len(days) // 2] < sample_data.CYCLE_DAYS[0]
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def _hours(start: str, end: str) -> float:
+    return (np.datetime64(end[:-1], "s") - np.datetime64(start[:-1], "s")).astype(np.int64) / 3600
+
+
+def test_renewals_and_the_helpdesk_are_planted_as_the_module_says(sample):
+    out, _ = sample
+    deals = [d for d in _read(out, "deals.csv") if ISO.match(d["created_at"]) and d["deal_id"] and d["closed_at"]]
+    # A later deal is a renewal with chance 0.30 when won, 0.025 when lost, so with win rates 27% and 32% the
+    # expected renewal rate is 0.30*0.27 / (0.30*0.27 + 0.025*0.73) = 0.82 before the CRM and
+    # 0.30*0.32 / (0.30*0.32 + 0.025*0.68) = 0.85 after. The spreadsheet rarely said a deal's type (12% of
+    # deals), so few renewals before the CRM are known: within three binomial standard errors.
+    for cohort, expected in ((False, 0.82), (True, 0.85)):
+        renewals = [d for d in deals if d["deal_type"] == "renewal" and (d["closed_at"] >= "2024-01-01") == cohort]
+        won = sum(d["is_won"] == "true" for d in renewals)
+        assert won and won < len(renewals)  # renewals won and lost
+        assert won / len(renewals) == pytest.approx(expected, abs=3 * (expected * (1 - expected) / len(renewals)) ** 0.5)
+
+    tickets = [t for t in _read(out, "tickets.csv") if t["ticket_id"]]
+    pre = [t for t in tickets if t["created_at"] < "2024-01-01"]
+    post = [t for t in tickets if t["created_at"] >= "2024-01-01"]
+    assert pre and post  # the helpdesk predates the CRM: the pre window has tickets
+    for rows, (reply, resolve) in ((pre, (10, 40)), (post, (5, 26))):
+        # Lognormal times have their medians at the dials; the resolution waits for the reply, so it runs a
+        # little above its dial.
+        answered = [_hours(t["created_at"], t["first_response_at"]) for t in rows
+                    if t["first_response_at"] and t["first_response_at"] >= t["created_at"]]
+        assert _median(answered) == pytest.approx(reply, rel=0.15)
+        closed = [_hours(t["created_at"], t["closed_at"]) for t in rows if t["closed_at"]]
+        assert resolve * 0.9 < _median(closed) < resolve * 1.3
+    # The quirks: unanswered, open and unrated tickets; a 0-10 survey before the CRM, a 5-point one after.
+    assert any(not t["first_response_at"] for t in tickets)
+    assert any(t["status"] == "open" and not t["closed_at"] for t in tickets)
+    closed = [t for t in tickets if t["status"] == "closed"]
+    assert sum(not t["csat_score"] for t in closed) / len(closed) == pytest.approx(1 - sample_data.RATED, abs=0.05)
+    assert {t["csat_scale_max"] for t in pre if t["csat_score"]} == {"10"}
+    assert {t["csat_scale_max"] for t in post if t["csat_score"]} == {"5"}
+    for rows, share in ((pre, sample_data.SATISFIED[0]), (post, sample_data.SATISFIED[1])):
+        rated = [t for t in rows if t["csat_score"]]
+        satisfied = sum(float(t["csat_score"]) >= 0.8 * float(t["csat_scale_max"]) for t in rated)
+        assert satisfied / len(rated) == pytest.approx(share, abs=0.08)
 
 
 @pytest.mark.skipif(not REPO_SAMPLE.is_dir(), reason="data/sample not generated")

@@ -17,7 +17,9 @@ from crm_roi_pipeline_tests.conftest import REPO
 
 SAMPLE = REPO / "data" / "sample"
 # The WARN checks the generator's planted rows fire (sample_data._plant_bad_rows); every other planted row is rejected.
-PLANTED_WARNINGS = {("deals", "won_deals_have_close_date"), ("deals", "closed_after_created")}
+PLANTED_WARNINGS = {
+    ("deals", "won_deals_have_close_date"), ("deals", "closed_after_created"), ("tickets", "answered_after_created"),
+}
 
 
 def _rows(name):
@@ -33,7 +35,7 @@ def _copy_sample(project) -> None:
 
 def test_every_sample_row_is_staged_or_rejected(staged_sample):
     project = staged_sample  # read only; staged with the checks, which change no row
-    for entity in ("deals", "leads", "activities", "spend"):
+    for entity in ("deals", "leads", "activities", "spend", "tickets"):
         staged = project.query(f"SELECT count(*) FROM crm.{entity}")[0][0]
         rejected = project.query("SELECT count(*) FROM crm.rejects WHERE entity = ?", [entity])[0][0]
         assert staged + rejected == len(_rows(f"{entity}.csv")), entity
@@ -48,9 +50,10 @@ def test_every_sample_row_is_staged_or_rejected(staged_sample):
     (not_a_boolean,) = [r["lead_id"] for r in leads if r["is_converted"] not in ("true", "false")]
     reasons = project.query("SELECT entity, coalesce(source_id, ''), reason FROM crm.rejects ORDER BY ALL")
     found = {(entity, source_id): reason for entity, source_id, reason in reasons}
-    assert len(found) == len(reasons) == 7
+    assert len(found) == len(reasons) == 8
     assert found == {
         ("activities", ""): "no activity_id",
+        ("tickets", ""): "no ticket_id",
         ("deals", ""): "no deal_id",
         ("deals", duplicate): found[("deals", duplicate)],  # checked below: the row number is the file's
         ("deals", not_a_date): "created_at: cannot read 'not a date' as a date",
@@ -59,6 +62,10 @@ def test_every_sample_row_is_staged_or_rejected(staged_sample):
         ("leads", not_a_boolean): "is_converted: cannot read 'yes?' as true/false",
     }
     assert found[("deals", duplicate)].startswith("duplicate deal_id: deals.csv row ")
+    # The ticket answered two hours before it was opened is staged: only the WARN check counts it.
+    tickets = _rows("tickets.csv")
+    (skewed,) = [t["ticket_id"] for t in tickets if t["first_response_at"] and t["first_response_at"] < t["created_at"]]
+    assert project.query("SELECT count(*) FROM crm.tickets WHERE ticket_id = ?", [skewed]) == [(1,)]
 
     # Amounts in EUR are converted with the month's rate from fx_rates.csv.
     rates = {(r["month"], r["currency"]): float(r["rate"]) for r in _rows("fx_rates.csv")}
