@@ -114,9 +114,10 @@ def _metrics_asset(name: str, description: str, after: tuple[AssetKey, ...] = ()
 
 @_metrics_asset(
     "facts",
-    "What the figures aggregate, from crm.* once per ingestion: one row per deal (class, acquisition, resolved "
-    "lead source, days to close), per lead and per spend line, and completed activities per month "
-    "(metrics.fact_deals, fact_leads, fact_activities, fact_spend). Every other metrics table reads these.",
+    "What the figures aggregate, from crm.* once per ingestion: one row per deal (class, acquisition, account, "
+    "renewal, resolved lead source, days to close), per lead, per spend line and per ticket (hours to first "
+    "response and to close, CSAT rated/satisfied), and completed activities per month (metrics.fact_deals, "
+    "fact_leads, fact_activities, fact_spend, fact_tickets). Every other metrics table reads these.",
 )
 @user_errors
 def metrics_facts(context: AssetExecutionContext, warehouse: Warehouse) -> MaterializeResult:
@@ -166,8 +167,9 @@ def metrics_monthly(context: AssetExecutionContext, warehouse: Warehouse, assump
 
 @_metrics_asset(
     "adoption",
-    "Pre versus post adoption, one row per figure: counts and sums per month (window total / N), rates, "
-    "averages and medians pooled over each window.",
+    "Pre versus post adoption, one row per figure of metrics.monthly plus customer_lifetime_value: counts and "
+    "sums per month (window total / N; active and repeat customers counted once over the window, then / N), "
+    "rates, averages and medians pooled over each window; each change with its interval and method.",
     after=(AssetKey(["metrics", "monthly"]),),  # its chart plots metrics.monthly
 )
 @user_errors
@@ -177,11 +179,13 @@ def metrics_adoption(
     parsed = assumptions.load()
     with warehouse.get_connection() as conn:
         windows = _comparable(conn, parsed, require=True)
-        rows = compute.adoption_rows(conn, windows)
+        rows = compute.adoption_rows(conn, windows, gross_margin=parsed.gross_margin)
         level = parsed.confidence_level
         from crm_roi_pipeline.metrics import evidence  # scipy and statsmodels load only when this runs
 
-        intervals = evidence.adoption_intervals(conn, windows, {r[0]: (r[1], r[2]) for r in rows}, level=level)
+        intervals = evidence.adoption_intervals(
+            conn, windows, {r[0]: (r[1], r[2]) for r in rows}, level=level, gross_margin=parsed.gross_margin
+        )
         rows = [(*row, intervals[row[0]].low, intervals[row[0]].high, intervals[row[0]].method, level) for row in rows]
         waiting = compute.unconverted_yet(conn, windows, parsed.conversion_window_days)
         conn.execute("CREATE SCHEMA IF NOT EXISTS metrics")

@@ -39,12 +39,35 @@ FIGURES: list[tuple[str, str]] = [
     ("deals_created", "per_month"),
     ("activities", "per_month"),
     ("activities_per_win", "pooled"),
+    # Retention and customer value. The distinct counts are counted once over a window, then / N.
+    ("renewals_won", "per_month"),
+    ("renewals_lost", "per_month"),
+    ("renewal_rate", "pooled"),
+    ("churn_rate", "pooled"),
+    ("renewal_revenue_rate", "pooled"),
+    ("active_customers", "per_month"),
+    ("repeat_customers", "per_month"),
+    ("repeat_customer_rate", "pooled"),
+    ("revenue_per_customer", "pooled"),
+    # Service (tickets)
+    ("tickets_created", "per_month"),
+    ("tickets_closed", "per_month"),
+    ("first_response_rate", "pooled"),
+    ("median_first_response_hours", "pooled"),
+    ("median_resolution_hours", "pooled"),
+    ("csat_rate", "pooled"),
 ]
+# Figures of the comparison windows only (metrics.adoption), after those of metrics.monthly.
+WINDOW_FIGURES: list[tuple[str, str]] = [("customer_lifetime_value", "pooled")]
+ADOPTION_FIGURES = FIGURES + WINDOW_FIGURES
 LEAD_SOURCE_FIGURES = [
     "leads_created", "leads_converted", "lead_conversion_rate", "deals_created", "win_count", "win_rate",
-    "won_revenue", "avg_deal_size", "spend", "new_customers", "cac",
+    "won_revenue", "avg_deal_size", "spend", "new_customers", "cac", "renewal_rate",
 ]
-BASIS = dict(FIGURES)
+BASIS = dict(ADOPTION_FIGURES)
+# customer_lifetime_value's revenue per customer is over the 12 months ending with the window's last month,
+# whatever N is (METRICS.md): a year's revenue, because its churn rate is read as the share lost a year.
+ANNUAL_MONTHS = 12
 
 
 def today_utc() -> dt.date:
@@ -52,7 +75,7 @@ def today_utc() -> dt.date:
 
 
 FACTS_SCHEMA = "metrics"
-FACT_TABLES = ("deals", "leads", "activities", "spend")
+FACT_TABLES = ("deals", "leads", "activities", "spend", "tickets")
 
 
 def staged_stamp(conn: duckdb.DuckDBPyConnection) -> str:
@@ -61,8 +84,8 @@ def staged_stamp(conn: duckdb.DuckDBPyConnection) -> str:
     whatever it changed, and never with a write that rolled back."""
     return conn.execute(
         "SELECT string_agg(table_name || '=' || coalesce(comment, ''), '; ' ORDER BY table_name) FROM duckdb_tables() "
-        "WHERE database_name = current_database() AND schema_name = 'crm' AND table_name IN ('deals', 'leads', "
-        "'activities', 'spend')"
+        "WHERE database_name = current_database() AND schema_name = 'crm' AND table_name IN ("
+        + ", ".join(f"'{table}'" for table in FACT_TABLES) + ")"
     ).fetchone()[0] or ""
 
 
@@ -95,7 +118,7 @@ def facts_are_current(conn: duckdb.DuckDBPyConnection) -> bool:
 
 
 def use_facts(conn: duckdb.DuckDBPyConnection, assumptions: Assumptions) -> bool:
-    """Make `_deals`, `_leads`, `_activities` and `_spend` (what the aggregations read) views over the fact
+    """Make `_deals`, `_leads`, `_activities`, `_spend` and `_tickets` (what the aggregations read) views over the fact
     tables; where those are missing or behind crm.*, build them for this connection only (TEMP) so a figure
     is never computed from old facts. Returns whether the published facts were used."""
     current = facts_are_current(conn)
@@ -195,22 +218,49 @@ def window_buckets(conn: duckdb.DuckDBPyConnection, windows: Windows) -> None:
     _set_buckets(conn, rows)
 
 
-def adoption_rows(conn: duckdb.DuckDBPyConnection, windows: Windows) -> list[tuple]:
-    """metrics.adoption: per figure, the pre and post values (per month or pooled), change and pct_change."""
+def annual_span(last: dt.date) -> tuple[dt.date, dt.date]:
+    """The 12 months ending with `last` (a window's last month): customer_lifetime_value's year."""
+    return add_months(last, 1 - ANNUAL_MONTHS), last
+
+
+def adoption_rows(conn: duckdb.DuckDBPyConnection, windows: Windows, *, gross_margin: float) -> list[tuple]:
+    """metrics.adoption: per figure, the pre and post values (per month or pooled), change and pct_change.
+
+    One aggregation serves the two windows and the two 12-month spans of customer_lifetime_value (buckets
+    `pre_annual`, `post_annual`, which may share months with the windows)."""
     window_buckets(conn, windows)
+    annual = []
+    for label, (_, last) in (("pre", windows.pre), ("post", windows.post)):
+        first, _ = annual_span(last)
+        annual += [(add_months(first, i), f"{label}_annual") for i in range(ANNUAL_MONTHS)]
+    conn.executemany("INSERT INTO _buckets VALUES (?, ?)", annual)
     columns = [name for name, _ in FIGURES]
     result = conn.execute(
         f"SELECT bucket, {', '.join(columns)} FROM ({aggregate(by_source=False, presence_per_bucket=True)})"
     ).fetchall()
     values = {row[0]: dict(zip(columns, row[1:])) for row in result}
+    for label in ("pre", "post"):
+        values[label]["customer_lifetime_value"] = customer_lifetime_value(
+            values[f"{label}_annual"]["revenue_per_customer"], gross_margin, values[label]["churn_rate"]
+        )
+    window_buckets(conn, windows)  # leave the windows alone in _buckets, as the other readers expect
     rows = []
-    for name, basis in FIGURES:
+    for name, basis in ADOPTION_FIGURES:
         pre = _per_month(values["pre"][name], basis, windows.n)
         post = _per_month(values["post"][name], basis, windows.n)
         change = None if pre is None or post is None else post - pre
         pct = None if change is None or not pre else change / abs(pre)
         rows.append((name, pre, post, change, pct, windows.n, windows.n, basis))
     return rows
+
+
+def customer_lifetime_value(annual_revenue_per_customer, gross_margin: float, churn_rate) -> float | None:
+    """METRICS.md: annual revenue per customer × gross_margin / churn_rate; NULL when either figure is NULL or
+    churn_rate is 0 (nobody lost: a lifetime the data cannot bound). One renewal decision a customer a year
+    is assumed, so churn_rate reads as the share of customers lost in a year."""
+    if annual_revenue_per_customer is None or churn_rate is None or float(churn_rate) == 0:
+        return None
+    return float(annual_revenue_per_customer) * gross_margin / float(churn_rate)
 
 
 def _per_month(value, basis: str, n: int):

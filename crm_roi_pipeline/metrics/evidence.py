@@ -18,7 +18,14 @@ import numpy as np
 import pandas as pd
 
 from crm_roi_pipeline.metrics import lift
-from crm_roi_pipeline.metrics.compute import BASIS, FIGURES, _set_buckets, aggregate, window_buckets
+from crm_roi_pipeline.metrics.compute import (
+    ADOPTION_FIGURES,
+    BASIS,
+    _set_buckets,
+    aggregate,
+    annual_span,
+    window_buckets,
+)
 from crm_roi_pipeline.metrics.windows import Windows
 from crm_roi_pipeline.months import add_months, months_between
 from crm_roi_pipeline.settings import Assumptions
@@ -26,9 +33,13 @@ from crm_roi_pipeline.statistics.intervals import (
     Interval,
     bootstrap_difference,
     bootstrap_months_difference,
+    bootstrap_paired_difference,
+    bootstrap_units_difference,
     mean_statistic,
     newcombe_difference,
+    ratio_of_ratios_statistic,
     ratio_of_sums_statistic,
+    sum_statistic,
 )
 from crm_roi_pipeline.statistics.bsts import BstsResult, BstsUnavailable, fit_bsts
 from crm_roi_pipeline.statistics.its import ItsResult, ItsUnavailable, fit_its
@@ -39,14 +50,27 @@ from crm_roi_pipeline.statistics.survival import KmMedian, LogRank, km_median, l
 SEED = 20240101
 RESAMPLES = 999
 
-# Rates are proportions of countable trials: Newcombe's interval for a difference of two proportions.
+# Rates are proportions of countable trials: Newcombe's interval for a difference of two proportions, from
+# the windows' totals (repeat customers of active customers are distinct accounts over the window, which
+# monthly counts would count again each month).
 PROPORTIONS = {
     "win_rate": ("win_count", "closed_count"),
     "upsell_rate": ("expansion_wins", "non_renewal_wins"),
     "lead_conversion_rate": ("leads_converted", "leads_created"),
+    "renewal_rate": ("renewals_won", "renewal_decisions"),
+    # churn_rate = 1 − renewal_rate: the lost share of the same decisions, so the mirror of renewal_rate's.
+    "churn_rate": ("renewals_lost", "renewal_decisions"),
+    "repeat_customer_rate": ("repeat_customers", "active_customers"),
+    "first_response_rate": ("answered_tickets", "tickets_created"),
+    "csat_rate": ("satisfied_tickets", "rated_tickets"),
 }
 # Pooled over deals: resample the won deals of each window.
 DEAL_LEVEL = {"avg_deal_size": ("amount", np.mean), "median_days_to_close": ("days_to_close", np.median)}
+# Medians over tickets: resample the tickets of each window (created in it, resp. closed in it).
+TICKET_LEVEL = {"median_first_response_hours": "first_response_hours", "median_resolution_hours": "resolution_hours"}
+# Counts of distinct accounts: resample the accounts active in either window, once for both windows
+# (paired), so an account's activity before and after stays together (column per window: pre_/post_ added).
+ACCOUNT_COUNTS = {"active_customers": "active", "repeat_customers": "repeat"}
 # Ratios of two monthly totals: resample months, keeping each month's numerator with its denominator.
 RATIOS = {"cac": ("spend", "new_customers"), "activities_per_win": ("activities", "win_count")}
 
@@ -68,6 +92,39 @@ def window_months(conn, windows: Windows) -> pd.DataFrame:
     return periods.merge(frame, on="month", how="left").sort_values("month").reset_index(drop=True)
 
 
+def renewal_deals(conn, windows: Windows, label: str) -> np.ndarray:
+    """(won amount, amount) of each renewal deal closed in a window: renewal_revenue_rate's units."""
+    first, last = windows.pre if label == "pre" else windows.post
+    rows = conn.execute(
+        "SELECT CASE WHEN is_won THEN amount ELSE 0 END::DOUBLE, amount::DOUBLE FROM _deals "
+        "WHERE is_closed AND is_renewal AND closed_month BETWEEN ? AND ?", [first, last],
+    ).fetchall()
+    return np.array(rows, dtype=float).reshape(-1, 2)
+
+
+def _lifetime_value_interval(accounts: pd.DataFrame, gross_margin: float, *, level: float, seed: int) -> Interval:
+    """customer_lifetime_value = (annual revenue × margin / annual active accounts) / (lost / renewal
+    decisions), resampling accounts (and account-less renewal deals) once for both windows. A resample with
+    no lost renewal has an unbounded lifetime value: when enough resamples do, the interval has no upper end
+    and none is given, saying why."""
+    columns = ["annual_revenue", "annual_active", "renewals_lost", "renewal_decisions"]
+    relevant = accounts[[f"{label}_{c}" for label in ("pre", "post") for c in ("annual_active", "renewal_decisions")]]
+    units = accounts[(relevant > 0).any(axis=1)]
+    if len(units) < 2:
+        return Interval(None, None, "none: fewer than two accounts to resample")
+    pre, post = (
+        units[[f"{label}_{c}" for c in columns]].to_numpy(dtype=float) * np.array([gross_margin, 1, 1, 1])
+        for label in ("pre", "post")
+    )
+    found = bootstrap_paired_difference(
+        pre, post, ratio_of_ratios_statistic, unit="account", level=level, n_resamples=RESAMPLES, seed=seed,
+    )
+    if found.low is None:
+        return Interval(None, None, "none: resamples of accounts without a lost renewal (churn 0) or without a "
+                                    "customer leave the lifetime value unbounded")
+    return found
+
+
 def won_deals(conn, windows: Windows) -> pd.DataFrame:
     """Won deals closed in either window: period, amount, days_to_close."""
     window_buckets(conn, windows)
@@ -77,16 +134,73 @@ def won_deals(conn, windows: Windows) -> pd.DataFrame:
     ).df()
 
 
+def window_totals(conn, windows: Windows) -> dict[str, dict]:
+    """Each window's totals as metrics.adoption aggregates them (distinct accounts once over the window)."""
+    window_buckets(conn, windows)
+    cursor = conn.execute(
+        f"SELECT *, win_count + loss_count AS closed_count FROM ({aggregate(by_source=False, presence_per_bucket=True)})"
+    )
+    names = [d[0] for d in cursor.description]
+    return {row[0]: dict(zip(names, row)) for row in cursor.fetchall()}
+
+
+def window_tickets(conn, windows: Windows) -> pd.DataFrame:
+    """Tickets of either window, one row per ticket and role: period, hours to first response (of tickets
+    created in it, answered, not negative) or to close (of tickets closed in it, not negative)."""
+    window_buckets(conn, windows)
+    return conn.execute(
+        "SELECT b.bucket AS period, t.first_response_hours, NULL::DOUBLE AS resolution_hours "
+        "FROM _tickets AS t JOIN _buckets AS b ON b.month = t.created_month WHERE t.first_response_hours IS NOT NULL "
+        "UNION ALL SELECT b.bucket, NULL, t.resolution_hours "
+        "FROM _tickets AS t JOIN _buckets AS b ON b.month = t.closed_month WHERE t.resolution_hours IS NOT NULL"
+    ).df()
+
+
+def window_accounts(conn, windows: Windows) -> pd.DataFrame:
+    """One row per account (account_key) with, for each window (prefix pre_ / post_): active (a won deal
+    closed in the window: 0/1), repeat (active and acquired before the window starts), revenue (won amounts
+    closed in the window), annual_active / annual_revenue (the same over the 12 months ending with the
+    window's last month), renewals_lost and renewal_decisions (closed renewal deals in the window). A renewal
+    deal without an account is a unit of its own (it counts in churn, not in any customer figure)."""
+    columns = []
+    for label, (first, last) in (("pre", windows.pre), ("post", windows.post)):
+        annual_first, _ = annual_span(last)
+        window = f"closed_month BETWEEN DATE '{first}' AND DATE '{last}'"
+        year = f"closed_month BETWEEN DATE '{annual_first}' AND DATE '{last}'"
+        # Customer columns count won deals with an account only (an account-less renewal is no customer).
+        won = "is_won AND has_account"
+        columns += [
+            f"coalesce(bool_or({won} AND {window}), false)::INTEGER AS {label}_active",
+            f"coalesce(bool_or({won} AND {window} AND acquired_month < DATE '{first}'), false)::INTEGER AS {label}_repeat",
+            f"coalesce(sum(amount) FILTER (WHERE {won} AND {window}), 0)::DOUBLE AS {label}_revenue",
+            f"coalesce(bool_or({won} AND {year}), false)::INTEGER AS {label}_annual_active",
+            f"coalesce(sum(amount) FILTER (WHERE {won} AND {year}), 0)::DOUBLE AS {label}_annual_revenue",
+            f"count(*) FILTER (WHERE is_renewal AND NOT is_won AND {window}) AS {label}_renewals_lost",
+            f"count(*) FILTER (WHERE is_renewal AND {window}) AS {label}_renewal_decisions",
+        ]
+    select = ", ".join(columns)
+    return conn.execute(
+        f"""WITH d AS (SELECT * FROM _deals WHERE is_closed AND closed_month IS NOT NULL),
+            loose AS (SELECT row_number() OVER () AS deal, * FROM d WHERE account_key IS NULL AND is_renewal)
+            SELECT account_key AS unit, {select} FROM d WHERE account_key IS NOT NULL GROUP BY account_key
+            UNION ALL
+            SELECT NULL, {select} FROM loose GROUP BY deal"""
+    ).df()
+
+
 def adoption_intervals(
-    conn, windows: Windows, values: dict[str, tuple], *, level: float, seed: int = SEED
+    conn, windows: Windows, values: dict[str, tuple], *, level: float, gross_margin: float, seed: int = SEED
 ) -> dict[str, Interval]:
     """An interval for each figure's change post − pre. `values`: figure -> (pre, post) as published; a
     figure without both values gets no interval."""
     months = window_months(conn, windows)
     deals = won_deals(conn, windows)
+    totals = window_totals(conn, windows)
+    tickets = window_tickets(conn, windows)
+    accounts = window_accounts(conn, windows)
     pre_m, post_m = months[months["period"] == "pre"], months[months["period"] == "post"]
     out: dict[str, Interval] = {}
-    for name, _ in FIGURES:
+    for name, _ in ADOPTION_FIGURES:
         pre_value, post_value = values[name]
         if pre_value is None or post_value is None:
             out[name] = Interval(None, None, "none: a window has no value")
@@ -94,14 +208,44 @@ def adoption_intervals(
         if name in PROPORTIONS:
             hits, trials = PROPORTIONS[name]
             out[name] = newcombe_difference(
-                int(pre_m[hits].sum()), int(pre_m[trials].sum()), int(post_m[hits].sum()), int(post_m[trials].sum()),
-                level=level,
+                int(totals["pre"][hits] or 0), int(totals["pre"][trials] or 0),
+                int(totals["post"][hits] or 0), int(totals["post"][trials] or 0), level=level,
             )
         elif name in DEAL_LEVEL:
             column, statistic = DEAL_LEVEL[name]
             pre = deals.loc[deals["period"] == "pre", column].dropna().to_numpy(dtype=float)
             post = deals.loc[deals["period"] == "post", column].dropna().to_numpy(dtype=float)
             out[name] = bootstrap_difference(pre, post, statistic, level=level, n_resamples=RESAMPLES, seed=seed)
+        elif name in TICKET_LEVEL:
+            column = TICKET_LEVEL[name]
+            pre = tickets.loc[tickets["period"] == "pre", column].dropna().to_numpy(dtype=float)
+            post = tickets.loc[tickets["period"] == "post", column].dropna().to_numpy(dtype=float)
+            found = bootstrap_difference(pre, post, np.median, level=level, n_resamples=RESAMPLES, seed=seed)
+            out[name] = Interval(found.low, found.high, f"ticket_{found.method}")
+        elif name in ACCOUNT_COUNTS:
+            column = ACCOUNT_COUNTS[name]
+            # The accounts active in either window; a count is per month in metrics.adoption: / N.
+            units = accounts[(accounts["pre_active"] > 0) | (accounts["post_active"] > 0)]
+            out[name] = bootstrap_paired_difference(
+                units[f"pre_{column}"].to_numpy(dtype=float) / windows.n,
+                units[f"post_{column}"].to_numpy(dtype=float) / windows.n,
+                sum_statistic, unit="account", level=level, n_resamples=RESAMPLES, seed=seed,
+            )
+        elif name == "revenue_per_customer":
+            # The mean revenue of a window's active accounts: resample each window's own accounts, as the
+            # deals of avg_deal_size (paired, a resample could hold no customer of one window: no value).
+            pre = accounts.loc[accounts["pre_active"] > 0, "pre_revenue"].to_numpy(dtype=float)
+            post = accounts.loc[accounts["post_active"] > 0, "post_revenue"].to_numpy(dtype=float)
+            found = bootstrap_difference(pre, post, np.mean, level=level, n_resamples=RESAMPLES, seed=seed)
+            out[name] = Interval(found.low, found.high, f"account_{found.method}")
+        elif name == "customer_lifetime_value":
+            out[name] = _lifetime_value_interval(accounts, gross_margin, level=level, seed=seed)
+        elif name == "renewal_revenue_rate":
+            # A ratio of sums over the window's closed renewal deals: resample those deals.
+            pre, post = (renewal_deals(conn, windows, label) for label in ("pre", "post"))
+            out[name] = bootstrap_units_difference(
+                pre, post, ratio_of_sums_statistic, unit="renewal_deal", level=level, n_resamples=RESAMPLES, seed=seed,
+            )
         elif name in RATIOS:
             num, den = RATIOS[name]
             out[name] = bootstrap_months_difference(

@@ -4,7 +4,7 @@ never scientific notation. The unit is said once, in the label."""
 
 from __future__ import annotations
 
-# figure -> (label, kind); kinds: money, count (per month), rate, days, ratio
+# figure -> (label, kind); kinds: money, count (per month), rate, days, hours, ratio
 FIGURES: dict[str, tuple[str, str]] = {
     "win_count": ("Deals won", "count"),
     "loss_count": ("Deals lost", "count"),
@@ -25,6 +25,22 @@ FIGURES: dict[str, tuple[str, str]] = {
     "deals_created": ("Deals created", "count"),
     "activities": ("Activities logged", "count"),
     "activities_per_win": ("Activities per won deal", "ratio"),
+    "renewals_won": ("Renewals won", "count"),
+    "renewals_lost": ("Renewals lost", "count"),
+    "renewal_rate": ("Renewal rate", "rate"),
+    "churn_rate": ("Churn rate (renewals lost)", "rate"),
+    "renewal_revenue_rate": ("Renewal revenue rate", "rate"),
+    "active_customers": ("Active customers", "count"),
+    "repeat_customers": ("Repeat customers", "count"),
+    "repeat_customer_rate": ("Repeat customer rate", "rate"),
+    "revenue_per_customer": ("Revenue per customer", "money"),
+    "customer_lifetime_value": ("Customer lifetime value", "money"),
+    "tickets_created": ("Tickets created", "count"),
+    "tickets_closed": ("Tickets closed", "count"),
+    "first_response_rate": ("First response rate", "rate"),
+    "median_first_response_hours": ("Median hours to first response", "hours"),
+    "median_resolution_hours": ("Median hours to resolution", "hours"),
+    "csat_rate": ("Customer satisfaction (CSAT)", "rate"),
 }
 
 
@@ -36,7 +52,7 @@ def label(name: str, basis: str | None = None, currency: str = "") -> str:
         unit = f"{currency} per month" if per_month and currency else ("per month" if per_month else currency)
     elif kind == "count":
         unit = "per month" if per_month else ""
-    else:  # rates and ratios have none; "days" is already in the label
+    else:  # rates and ratios have none; "days" and "hours" are already in the label
         unit = ""
     # A non-breaking space keeps "per month" on one line in every table.
     return (f"{text} ({unit})" if unit and not text.lower().endswith(unit) else text).replace("per month", "per\u00a0month")
@@ -53,7 +69,7 @@ def value(name: str, number: float | None, *, change: bool = False) -> str:
         return f"{sign}{size * 100:,.1f} pt" if change else f"{sign}{size * 100:,.1f}%"
     if kind == "money":
         return f"{sign}{size:,.0f}" if size >= 1000 else f"{sign}{size:,.2f}"
-    if kind == "days":
+    if kind in ("days", "hours"):
         return f"{sign}{size:,.1f}"
     return f"{sign}{size:,.1f}" if size >= 100 else f"{sign}{size:,.2f}"
 

@@ -20,7 +20,7 @@ from crm_roi_pipeline.metrics import compute
 from crm_roi_pipeline.metrics.uplift_assets import COUNTERFACTUAL_CHART, PLACEBO_CHART
 from crm_roi_pipeline.resources import AssumptionsFile, Reports, Warehouse
 from crm_roi_pipeline.metrics.lift import Estimate, placebo_sentence
-from crm_roi_pipeline.roi import headline, quality, report
+from crm_roi_pipeline.roi import headline, quality, report, unpriced
 from crm_roi_pipeline.roi.model import Measured, build_model, sensitivity
 from crm_roi_pipeline.staging.checks import require_error_checks_pass
 
@@ -126,6 +126,13 @@ def roi(context: AssetExecutionContext, warehouse: Warehouse, assumptions: Assum
             "SELECT period, deals, censored, closed_deals_median, km_median, km_low, km_high, logrank_p_value "
             "FROM metrics.time_to_close ORDER BY period DESC"
         ).fetchall() if compute.has_table(conn, "metrics", "time_to_close") else []
+        # The monthly series of the Customers and Service sections' charts.
+        monthly = []
+        if compute.has_table(conn, "metrics", "monthly"):
+            cursor = conn.execute("SELECT * FROM metrics.monthly ORDER BY month")
+            columns = [d[0] for d in cursor.description]
+            monthly = [dict(zip(columns, row)) for row in cursor.fetchall()]
+        deal_types = unpriced.deal_type_coverage(conn, windows)
         model = build_model(parsed, measured)
         sens = sensitivity(parsed, measured)
         conn.execute("CREATE SCHEMA IF NOT EXISTS roi")
@@ -164,7 +171,8 @@ def roi(context: AssetExecutionContext, warehouse: Warehouse, assumptions: Assum
         counterfactual_png=_read(reports.path / COUNTERFACTUAL_CHART), placebo_png=_read(reports.path / PLACEBO_CHART),
     )
     # Rendered whole, then written beside the old report and renamed over it: never a cut-off report.
-    replace_file(path, report.render(model, parsed, windows, adoption, sens, generated, sure, top, checked))
+    replace_file(path, report.render(model, parsed, windows, adoption, sens, generated, sure, top, checked, monthly,
+                                     deal_types))
     context.log.info("\n".join(top.lines()) + f"\nReport: {path}")
     swing = _largest_swing(sens)
     yield from [MaterializeResult(

@@ -11,13 +11,23 @@ import io
 from dataclasses import dataclass, field
 
 from crm_roi_pipeline.metrics import labels
-from crm_roi_pipeline.metrics.charts import pyplot, set_margins
+from crm_roi_pipeline.metrics.charts import panels_png, pyplot, set_margins
 from crm_roi_pipeline.metrics.lift import METHOD_LABELS, table_note
 from crm_roi_pipeline.metrics.uplift_assets import MIN_PLACEBO_CHART
 from crm_roi_pipeline.metrics.windows import Windows
 from crm_roi_pipeline.roi.headline import Headline, money, months, percent
 from crm_roi_pipeline.roi.model import RoiModel
 from crm_roi_pipeline.roi.quality import Quality
+from crm_roi_pipeline.roi.unpriced import (
+    CUSTOMERS,
+    SECTIONS,
+    UNPRICED,
+    Section,
+    change_sentence,
+    coverage_note,
+    method_words,
+    section_rows,
+)
 from crm_roi_pipeline.settings import Assumptions
 
 
@@ -206,6 +216,47 @@ def quality_html(checked: Quality | None, windows: Windows) -> str:
     return "\n".join(parts)
 
 
+def _comparison_rows(adoption: list[tuple], currency: str) -> list[list[str]]:
+    """metrics.adoption rows as the "Before and after" tables show them."""
+    return [
+        [labels.label(m, basis, currency), labels.value(m, pre), labels.value(m, post), labels.value(m, change, change=True),
+         "—" if low is None else f"{labels.value(m, low, change=True)} to {labels.value(m, high, change=True)}",
+         labels.percent_change(pct)]
+        for m, pre, post, change, pct, _, _, basis, low, high, _ in adoption
+    ]
+
+
+def unpriced_html(section: Section, adoption: list[tuple], monthly: list[dict], windows: Windows, level: float,
+                  currency: str, note: str | None = None) -> str:
+    """A section of benefits measured but not counted in the ROI: why not, the key changes in words that agree
+    with their intervals, every figure pre and post, and a small chart of the monthly series."""
+    rows = section_rows(section, adoption)
+    if not rows:
+        return "<p>Not measured: metrics.adoption has none of these figures.</p>"
+    by_name = {row[0]: row for row in rows}
+    sentences = [change_sentence(name, row[1], row[2], row[8], row[9], level, currency)
+                 for name in section.key_figures if (row := by_name.get(name))]
+    parts = [f'<p class="note">Measured, not counted in the ROI: {html.escape(section.why_not_counted)}.</p>',
+             "<ul>" + "".join(f"<li>{html.escape(s)}</li>" for s in sentences) + "</ul>",
+             _table(["Figure", "Pre", "Post", "Change", f"{level:.0%} interval of the change", "% change"],
+                    _comparison_rows(rows, currency)),
+             f'<p class="note">Intervals, by figure: {html.escape(_methods(rows))}. {html.escape(section.missing)}</p>']
+    if note:
+        parts.insert(1, f'<p class="warning">{html.escape(note)}</p>')
+    png = panels_png(monthly, windows, list(section.panels), f"{section.title} by month") if monthly else None
+    if png:
+        parts.append(_img(f"{section.title.lower()} by month", png))
+    return "\n".join(parts)
+
+
+def _methods(rows: list[tuple]) -> str:
+    """"method (figures)" for each interval method the rows use, in the order met."""
+    by_method: dict[str, list[str]] = {}
+    for row in rows:
+        by_method.setdefault(method_words(row[10]), []).append(labels.label(row[0]))
+    return "; ".join(f"{method} ({', '.join(names)})" for method, names in by_method.items())
+
+
 def _benefit_rows(model: RoiModel) -> list[list[str]]:
     """Measured and estimated benefits per year; a negative one is named as the cost it is."""
     ccy = model.currency
@@ -219,6 +270,8 @@ def _benefit_rows(model: RoiModel) -> list[list[str]]:
     ]
     rows += [line(f"{name} (estimated)", f"{name}, a cost (estimated)", value) for name, value in model.benefits.estimate_lines]
     rows.append(["Annual benefits, net", money(model.benefits.annual)])
+    rows.append(["Measured, not counted: customers (renewals, churn, customer value) and service (response, "
+                 "resolution, satisfaction); see their sections", "—"])
     return rows
 
 
@@ -309,6 +362,8 @@ def render(
     evidence: Evidence | None,
     top: Headline,
     checked: Quality | None = None,
+    monthly: list[dict] | None = None,
+    deal_types: tuple[float | None, float | None] = (None, None),
 ) -> str:
     ccy = model.currency
     evidence = evidence or Evidence()
@@ -318,13 +373,15 @@ def render(
                     for figure, value, unit, text in model.summary()]
     costs = [[c.replace("_", " "), money(one), money(rec), money(total)]
              for c, one, rec, total in model.costs_by_category()]
-    comparison = [
-        [labels.label(m, basis, ccy), labels.value(m, pre), labels.value(m, post), labels.value(m, change, change=True),
-         "—" if low is None else f"{labels.value(m, low, change=True)} to {labels.value(m, high, change=True)}",
-         labels.percent_change(pct)]
-        for m, pre, post, change, pct, _, _, basis, low, high, _ in adoption
-    ]
+    # Customers and service have sections of their own: each figure is shown once.
+    comparison = _comparison_rows([row for row in adoption if row[0] not in UNPRICED], ccy)
     level = evidence.level
+    unpriced = "\n".join(
+        f"<h2>{section.title} (measured, not counted in the ROI)</h2>\n"
+        + unpriced_html(section, adoption, monthly or [], windows, level, ccy,
+                        coverage_note(*deal_types) if section is CUSTOMERS else None)
+        for section in SECTIONS
+    )
     sens = [
         [_sensitivity_name(name), setting.replace("_", " "), _sensitivity_value(name, setting, value), percent(r),
          percent(d), months(p)]
@@ -360,6 +417,7 @@ a year. Payback = one-time costs / monthly net benefit. Discounted ROI (Forreste
 <p class="note">Per-month figures are the window's total / N; rates, averages and medians are pooled over each window.
 Rates change in percentage points (pt). A before/after comparison credits the CRM with every other change in the
 business in that time; "How sure are we?" below takes the trend and season out.</p>
+{unpriced}
 <h2>How sure are we?</h2>
 {how_sure_html(model, evidence, top)}
 <h2>Data quality</h2>

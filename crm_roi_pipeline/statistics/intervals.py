@@ -1,4 +1,5 @@
-"""Confidence intervals for pre/post differences: bootstrap (deals or months) and Newcombe for proportions.
+"""Confidence intervals for pre/post differences: bootstrap (deals, months, or any unit such as accounts or
+tickets, the two windows independent or paired) and Newcombe for proportions.
 
 A pre/post difference in a median or a win rate is a point estimate from one sample of deals; the interval says
 how much of it could be the luck of which deals happened to fall in each window. Pure functions: arrays in,
@@ -232,28 +233,106 @@ def bootstrap_months_difference(
     months equal). `None` bounds with fewer than two months, or when resamples have no denominator.
     """
     a, b = _months(pre_months), _months(post_months)
-    _check_level(level)
-    if a.shape[0] < 2 or b.shape[0] < 2:
-        return Interval(None, None, "month_bootstrap_percentile")
+    if a.ndim == 2 and a.shape[1] != 2 or b.ndim == 2 and b.shape[1] != 2:
+        raise ValueError("per-month ratio figures need exactly two columns: numerator, denominator")
+    return bootstrap_units_difference(a, b, statistic, unit="month", level=level, n_resamples=n_resamples, seed=seed)
 
-    def pick(months: np.ndarray, index: np.ndarray) -> np.ndarray:
-        # Resample month indices so a numerator stays with its month's denominator; columns lead.
-        return months[index] if months.ndim == 1 else np.moveaxis(months[index], -1, 0)
+
+def bootstrap_units_difference(
+    pre_units: np.ndarray,
+    post_units: np.ndarray,
+    statistic: Statistic,
+    *,
+    unit: str,
+    level: float = 0.95,
+    n_resamples: int = 999,
+    seed: int = 0,
+) -> Interval:
+    """Interval for statistic(post units) − statistic(pre units), resampling each window's units (rows)
+    independently: months, or renewal deals for a ratio of their amounts. Rows are one value, or several
+    columns (numerator, denominator, ...) that stay together, as `statistic` expects them (columns lead,
+    see `ratio_of_sums_statistic`). BCa up to `BCA_MAX_N` units a window (its jackknife is O(n²)), the
+    percentile interval above or where BCa is undefined; `method` is "<unit>_bootstrap_bca|percentile".
+    `None` bounds with fewer than two units in a window, or when resamples have no denominator."""
+    a, b = _units(pre_units), _units(post_units)
+    _check_level(level)
+    prefix = f"{unit}_bootstrap"
+    if a.shape[0] < 2 or b.shape[0] < 2:
+        return Interval(None, None, f"{prefix}_percentile")
 
     def difference(i_pre: np.ndarray, i_post: np.ndarray, axis: int = -1) -> np.ndarray:
-        return statistic(pick(b, i_post), axis=axis) - statistic(pick(a, i_pre), axis=axis)
+        return statistic(_pick(b, i_post), axis=axis) - statistic(_pick(a, i_pre), axis=axis)
 
+    size = max(a.size, b.size)
+    batch = max(1, min(n_resamples, _BATCH_VALUES // size))
     data = (np.arange(a.shape[0]), np.arange(b.shape[0]))
-    return _scipy_interval(data, difference, level, n_resamples, seed, batch=None, bca=True,
-                           prefix="month_bootstrap")
+    return _scipy_interval(data, difference, level, n_resamples, seed, batch=batch,
+                           bca=max(a.shape[0], b.shape[0]) <= BCA_MAX_N, prefix=prefix)
+
+
+def bootstrap_paired_difference(
+    pre_units: np.ndarray,
+    post_units: np.ndarray,
+    statistic: Statistic,
+    *,
+    unit: str,
+    level: float = 0.95,
+    n_resamples: int = 999,
+    seed: int = 0,
+) -> Interval:
+    """Interval for statistic(post) − statistic(pre) where row i of both is the same unit (an account seen in
+    both windows), resampling units once for both windows: an account active before and after the adoption
+    is drawn (or not) for both at once, so the correlation between the windows is kept. A count of distinct
+    accounts has no variance when each window's own accounts are resampled (the count is the sample size);
+    over the accounts of either window it varies with how many of them were active in each.
+
+    Rows and columns as in `bootstrap_units_difference`; `method` "<unit>_bootstrap_bca|percentile"."""
+    a, b = _units(pre_units), _units(post_units)
+    if a.shape != b.shape:
+        raise ValueError("paired units need the same rows before and after")
+    _check_level(level)
+    prefix = f"{unit}_bootstrap"
+    if a.shape[0] < 2:
+        return Interval(None, None, f"{prefix}_percentile")
+
+    def difference(index: np.ndarray, axis: int = -1) -> np.ndarray:
+        return statistic(_pick(b, index), axis=axis) - statistic(_pick(a, index), axis=axis)
+
+    batch = max(1, min(n_resamples, _BATCH_VALUES // (2 * a.size)))
+    return _scipy_interval((np.arange(a.shape[0]),), difference, level, n_resamples, seed, batch=batch,
+                           bca=a.shape[0] <= BCA_MAX_N, prefix=prefix)
+
+
+def sum_statistic(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """Sum over a resample of units (e.g. of accounts' 0/1 "active in the window": a count of accounts)."""
+    return np.sum(values, axis=axis)
+
+
+def ratio_of_ratios_statistic(values: np.ndarray, axis: int = -1) -> np.ndarray:
+    """(Σ values[0] / Σ values[1]) / (Σ values[2] / Σ values[3]) over a resample of units: a value per
+    customer divided by a rate (customer lifetime value = revenue per customer × margin / churn rate).
+    Infinite where a resample's divisor rate is 0."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        sums = [np.sum(values[i], axis=axis) for i in range(4)]
+        return (sums[0] / sums[1]) / (sums[2] / sums[3])
+
+
+def _pick(units: np.ndarray, index: np.ndarray) -> np.ndarray:
+    # Resample unit indices so a numerator stays with its unit's denominator; columns lead.
+    return units[index] if units.ndim == 1 else np.moveaxis(units[index], -1, 0)
 
 
 def _months(values: np.ndarray) -> np.ndarray:
     arr = np.asarray(values, dtype=np.float64)
-    if arr.ndim == 2 and arr.shape[1] != 2:
-        raise ValueError("per-month ratio figures need exactly two columns: numerator, denominator")
     if arr.ndim not in (1, 2):
         raise ValueError("months must be a 1-D array of values or a (months, 2) array")
+    return arr
+
+
+def _units(values: np.ndarray) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim not in (1, 2):
+        raise ValueError("units must be a 1-D array of values or a (units, columns) array")
     return arr
 
 

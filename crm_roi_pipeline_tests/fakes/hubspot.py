@@ -12,7 +12,11 @@ trustme certificate when given a CA -- and answers, with HubSpot's documented wi
 * ``GET /crm/v3/pipelines/{type}[/{pipelineId}[/stages]]``, ``GET /crm/v3/properties/{type}[/{name}]``,
   ``GET /crm/v3/owners[/{id}]``, ``GET /account-info/v3/details`` and ``GET /oauth/v1/access-tokens/{token}``.
 
-Types: contacts, companies, deals, calls, emails, meetings, notes, tasks (or their ids 0-1, 0-2, 0-3, 0-48, ...).
+Types: contacts, companies, deals, calls, emails, meetings, notes, tasks, tickets and feedback_submissions (or their
+ids 0-1, 0-2, 0-3, 0-48, ..., 0-5, 0-19). Tickets need the ``tickets`` scope and have ticket pipelines (the default
+support pipeline "0" with stages "1" New, "2" Waiting on contact, "3" Waiting on us, "4" Closed, whose metadata
+``ticketState`` is OPEN or CLOSED); feedback submissions (survey responses: ``hs_survey_type`` CSAT / NPS / CES,
+``hs_value``) need ``crm.objects.feedback_submissions.read``, as do their associations with tickets.
 Property values are stored and returned as HubSpot's strings; filters compare them by the property's type
 (datetime values may be sent as epoch milliseconds or ISO 8601). Each API needs a Bearer token that carries the
 documented scope (401 INVALID_AUTHENTICATION / 403 MISSING_SCOPES otherwise).
@@ -75,16 +79,21 @@ OWNERS_DEFAULT_LIMIT = 100
 TOKEN_LIFETIME = 1800           # seconds, what access-token info reports as expires_in
 
 OBJECT_TYPE_IDS = {"0-1": "contacts", "0-2": "companies", "0-3": "deals", "0-48": "calls", "0-49": "emails",
-                   "0-47": "meetings", "0-46": "notes", "0-27": "tasks"}
+                   "0-47": "meetings", "0-46": "notes", "0-27": "tasks", "0-5": "tickets",
+                   "0-19": "feedback_submissions"}
 OBJECT_TYPES = tuple(OBJECT_TYPE_IDS.values())
 ENGAGEMENT_TYPES = ("calls", "emails", "meetings", "notes", "tasks")
 _SINGULAR = {"contacts": "contact", "companies": "company", "deals": "deal", "calls": "call", "emails": "email",
-             "meetings": "meeting", "notes": "note", "tasks": "task"}
+             "meetings": "meeting", "notes": "note", "tasks": "task", "tickets": "ticket",
+             "feedback_submissions": "feedback_submission"}
+FEEDBACK_SCOPE = "crm.objects.feedback_submissions.read"
+# Survey responses keep their creation time in hs_createdate, as engagements do.
+_HS_CREATED_TYPES = (*ENGAGEMENT_TYPES, "feedback_submissions")
 
 #: The property holding the creation time, and the one holding the last modification time, per object type, as
 #: HubSpot names them: engagements use hs_createdate, contacts lastmodifieddate (contacts also keep
 #: hs_lastmodifieddate in step with it here).
-CREATED_PROPERTY = {t: ("hs_createdate" if t in ENGAGEMENT_TYPES else "createdate") for t in OBJECT_TYPES}
+CREATED_PROPERTY = {t: ("hs_createdate" if t in _HS_CREATED_TYPES else "createdate") for t in OBJECT_TYPES}
 MODIFIED_PROPERTY = {t: ("lastmodifieddate" if t == "contacts" else "hs_lastmodifieddate") for t in OBJECT_TYPES}
 #: Properties returned when a request names none.
 DEFAULT_PROPERTIES = {
@@ -93,12 +102,20 @@ DEFAULT_PROPERTIES = {
     "deals": ("amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id",
               "pipeline"),
     **{t: ("hs_createdate", "hs_lastmodifieddate", "hs_object_id") for t in ENGAGEMENT_TYPES},
+    "tickets": ("content", "createdate", "hs_lastmodifieddate", "hs_object_id", "hs_pipeline", "hs_pipeline_stage",
+                "hs_ticket_category", "hs_ticket_priority", "subject"),
+    "feedback_submissions": ("hs_createdate", "hs_lastmodifieddate", "hs_object_id"),
 }
 #: Scope each object type's records need (engagements are covered by the contacts scope).
 READ_SCOPES = {"contacts": "crm.objects.contacts.read", "companies": "crm.objects.companies.read",
-               "deals": "crm.objects.deals.read", **{t: "crm.objects.contacts.read" for t in ENGAGEMENT_TYPES}}
+               "deals": "crm.objects.deals.read", **{t: "crm.objects.contacts.read" for t in ENGAGEMENT_TYPES},
+               # Tickets still use the legacy `tickets` scope for reading and their schema.
+               "tickets": "tickets", "feedback_submissions": FEEDBACK_SCOPE}
 SCHEMA_SCOPES = {"contacts": "crm.schemas.contacts.read", "companies": "crm.schemas.companies.read",
-                 "deals": "crm.schemas.deals.read", **{t: "crm.objects.contacts.read" for t in ENGAGEMENT_TYPES}}
+                 "deals": "crm.schemas.deals.read", **{t: "crm.objects.contacts.read" for t in ENGAGEMENT_TYPES},
+                 "tickets": "tickets", "feedback_submissions": FEEDBACK_SCOPE}
+#: Types whose association reads need the read scope of both ends (the older types keep the from-type's only).
+BOTH_ENDS_SCOPED = ("tickets", "feedback_submissions")
 OWNERS_SCOPE = "crm.objects.owners.read"
 DEFAULT_SCOPES = tuple(sorted({"oauth", OWNERS_SCOPE, *READ_SCOPES.values(), *SCHEMA_SCOPES.values()}))
 
@@ -117,10 +134,16 @@ ASSOCIATION_TYPE_IDS = {
     ("companies", "notes"): 189, ("notes", "deals"): 214, ("deals", "notes"): 213,
     ("tasks", "contacts"): 204, ("contacts", "tasks"): 203, ("tasks", "companies"): 192,
     ("companies", "tasks"): 191, ("tasks", "deals"): 216, ("deals", "tasks"): 215,
+    ("tickets", "contacts"): 16, ("contacts", "tickets"): 15, ("tickets", "companies"): 339,
+    ("companies", "tickets"): 340, ("tickets", "deals"): 28, ("deals", "tickets"): 27,
+    # HubSpot's list of default ids has no row for survey responses; these are the fake's own.
+    ("feedback_submissions", "tickets"): 1180, ("tickets", "feedback_submissions"): 1181,
+    ("feedback_submissions", "contacts"): 1182, ("contacts", "feedback_submissions"): 1183,
 }
-# The "Primary" company of a contact or deal, and the reverse.
+# The "Primary" company of a contact, deal or ticket, and the reverse.
 PRIMARY_ASSOCIATION_TYPE_IDS = {("contacts", "companies"): 1, ("companies", "contacts"): 2,
-                                ("deals", "companies"): 5, ("companies", "deals"): 6}
+                                ("deals", "companies"): 5, ("companies", "deals"): 6,
+                                ("tickets", "companies"): 26, ("companies", "tickets"): 25}
 
 _MESSAGES = {
     401: ("Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more "
@@ -329,6 +352,12 @@ ANALYTICS_SOURCES = (("ORGANIC_SEARCH", "Organic Search"), ("PAID_SEARCH", "Paid
                      ("PAID_SOCIAL", "Paid Social"))
 DEAL_TYPES = (("newbusiness", "New Business"), ("existingbusiness", "Existing Business"))
 CURRENCIES = ("USD", "EUR", "GBP", "CAD", "AUD", "JPY", "CHF")
+#: The default support pipeline "0": (id, label, ticketState).
+DEFAULT_TICKET_STAGES = (("1", "New", "OPEN"), ("2", "Waiting on contact", "OPEN"), ("3", "Waiting on us", "OPEN"),
+                         ("4", "Closed", "CLOSED"))
+TICKET_PRIORITIES = (("LOW", "Low"), ("MEDIUM", "Medium"), ("HIGH", "High"), ("URGENT", "Urgent"))
+TICKET_SOURCES = (("EMAIL", "Email"), ("CHAT", "Chat"), ("PHONE", "Phone"), ("FORM", "Form"))
+SURVEY_TYPES = ("NPS", "CSAT", "CES", "CUSTOM", "KNOWLEDGE")
 DEFAULT_DEAL_STAGES = (
     ("appointmentscheduled", "Appointment Scheduled", 0.2, False),
     ("qualifiedtobuy", "Qualified To Buy", 0.4, False),
@@ -349,8 +378,9 @@ def _standard_properties(clock: datetime) -> dict[str, dict[str, PropertyDef]]:
     def system(obj: str) -> list[PropertyDef]:
         props = [p("hs_object_id", "number", "Record ID", read_only=True),
                  p(CREATED_PROPERTY[obj], "datetime", "Create Date", read_only=True),
-                 p(MODIFIED_PROPERTY[obj], "datetime", "Last Modified Date", read_only=True),
-                 p("hubspot_owner_id", "enumeration", f"{_SINGULAR[obj].title()} owner")]
+                 p(MODIFIED_PROPERTY[obj], "datetime", "Last Modified Date", read_only=True)]
+        if obj != "feedback_submissions":  # a survey response has no owner
+            props.append(p("hubspot_owner_id", "enumeration", f"{_SINGULAR[obj].title()} owner"))
         if obj == "contacts":
             props.append(p("hs_lastmodifieddate", "datetime", "Object last modified date/time", read_only=True))
         return props
@@ -415,6 +445,31 @@ def _standard_properties(clock: datetime) -> dict[str, dict[str, PropertyDef]]:
                   p("hs_task_priority", "enumeration", "Priority", ("LOW", "MEDIUM", "HIGH")),
                   p("hs_task_type", "enumeration", "Task Type", ("EMAIL", "CALL", "TODO")),
                   p("hs_task_completion_date", "datetime", "Completed at", calculated=True)],
+        "tickets": [
+            p("subject", "string", "Ticket name"), p("content", "string", "Ticket description", field_type="textarea"),
+            p("hs_pipeline", "enumeration", "Pipeline"),
+            p("hs_pipeline_stage", "enumeration", "Ticket status", field_type="radio"),
+            p("hs_ticket_priority", "enumeration", "Priority", TICKET_PRIORITIES),
+            p("hs_ticket_category", "enumeration", "Category",
+              ("PRODUCT_ISSUE", "BILLING_ISSUE", "FEATURE_REQUEST", "GENERAL_INQUIRY")),
+            p("source_type", "enumeration", "Source", TICKET_SOURCES),
+            p("closed_date", "datetime", "Close date"),
+            p("first_agent_reply_date", "datetime", "First agent email response date", calculated=True),
+            p("time_to_first_agent_reply", "number", "Time to first agent email reply", calculated=True),
+            p("time_to_close", "number", "Time to close", calculated=True),
+        ],
+        "feedback_submissions": [
+            p("hs_survey_id", "string", "Survey id", read_only=True),
+            p("hs_survey_name", "string", "Survey name", read_only=True),
+            p("hs_survey_type", "enumeration", "Survey type", SURVEY_TYPES, read_only=True),
+            p("hs_survey_channel", "enumeration", "Survey channel", ("EMAIL", "WEB", "CHAT"), read_only=True),
+            p("hs_value", "number", "Response value", read_only=True),
+            p("hs_response_group", "enumeration", "Response group", ("PROMOTER", "PASSIVE", "DETRACTOR"),
+              read_only=True),
+            p("hs_content", "string", "Response", read_only=True),
+            p("hs_sentiment", "enumeration", "Sentiment", ("POSITIVE", "NEUTRAL", "NEGATIVE"), read_only=True),
+            p("hs_submission_timestamp", "datetime", "Submitted at", read_only=True),
+        ],
     }
     out = {}
     for obj, props in catalogue.items():
@@ -516,6 +571,8 @@ class FakeHubSpot(FakeServer):
         self._search_times: dict[str, collections.deque] = collections.defaultdict(collections.deque)
         self.token = self.issue_token(scopes)
         self.add_pipeline("Sales Pipeline", DEFAULT_DEAL_STAGES, pipeline_id="default", display_order=0)
+        self.add_pipeline("Support Pipeline", DEFAULT_TICKET_STAGES, pipeline_id="0", display_order=0,
+                          object_type="tickets")
 
         self._serve(ca, "fake-hubspot-")
 
@@ -610,8 +667,10 @@ class FakeHubSpot(FakeServer):
         Filled unless given: id and hs_object_id (numeric strings; pass hs_object_id to choose), the creation
         property (createdate, or hs_createdate for engagements) from the clock, the modification property
         (hs_lastmodifieddate; lastmodifieddate for contacts) from the creation time. Deals get pipeline,
-        hs_is_closed, hs_is_closed_won and hs_deal_stage_probability from their dealstage; contacts get
-        hs_lifecyclestage_<stage>_date for their lifecyclestage. Unknown properties raise KeyError.
+        hs_is_closed, hs_is_closed_won and hs_deal_stage_probability from their dealstage; tickets get hs_pipeline
+        from their hs_pipeline_stage, and closed_date (the creation or modification time) when that stage's
+        ticketState is CLOSED; contacts get hs_lifecyclestage_<stage>_date for their lifecyclestage. Unknown
+        properties raise KeyError.
         Returns the record as the API shows it, with every stored property."""
         with self._lock:
             obj = self._type(object_type)
@@ -668,14 +727,29 @@ class FakeHubSpot(FakeServer):
                     values["hs_is_closed_won"] = "true" if won else "false"
                 if "hs_deal_stage_probability" not in given and probability is not None:
                     values["hs_deal_stage_probability"] = probability
+        if obj == "tickets" and values.get("hs_pipeline_stage"):
+            stage_id = values["hs_pipeline_stage"]
+            pipeline_id = values.get("hs_pipeline")
+            if pipeline_id is None and current_pipeline:
+                found = self._stage(current_pipeline, stage_id, "tickets") or self._stage(None, stage_id, "tickets")
+            else:
+                found = self._stage(pipeline_id, stage_id, "tickets")
+            if found is not None:
+                pipeline, stage = found
+                if "hs_pipeline" not in given:
+                    values["hs_pipeline"] = pipeline["id"]
+                # HubSpot stamps closed_date when a ticket enters a closed stage (unless the caller sets it).
+                if stage["metadata"].get("ticketState") == "CLOSED" and "closed_date" not in given:
+                    values["closed_date"] = _iso(at)
         if obj == "contacts" and values.get("lifecyclestage"):
             name = f"hs_lifecyclestage_{values['lifecyclestage']}_date"
             if name in self._properties["contacts"] and name not in given:
                 values[name] = _iso(at)
 
-    def _stage(self, pipeline_id: str | None, stage_id: str) -> tuple[dict, dict] | None:
-        pipelines = self._pipelines.get("deals", [])
-        ordered = sorted(pipelines, key=lambda p: (p["id"] != (pipeline_id or "default"), p["displayOrder"]))
+    def _stage(self, pipeline_id: str | None, stage_id: str, object_type: str = "deals") -> tuple[dict, dict] | None:
+        pipelines = self._pipelines.get(object_type, [])
+        default = "0" if object_type == "tickets" else "default"
+        ordered = sorted(pipelines, key=lambda p: (p["id"] != (pipeline_id or default), p["displayOrder"]))
         for pipeline in ordered:
             if pipeline_id and pipeline["id"] != pipeline_id:
                 continue
@@ -701,7 +775,8 @@ class FakeHubSpot(FakeServer):
             values[modified_prop] = values.get(modified_prop) or _iso(modified)
             if obj == "contacts":
                 values["hs_lastmodifieddate"] = values[modified_prop]
-            self._derive(obj, values, set(properties), modified, rec.properties.get("pipeline"))
+            self._derive(obj, values, set(properties), modified,
+                         rec.properties.get("hs_pipeline" if obj == "tickets" else "pipeline"))
             if CREATED_PROPERTY[obj] in values and values[CREATED_PROPERTY[obj]]:
                 rec.created = parse_timestamp(values[CREATED_PROPERTY[obj]])
             for name, value in values.items():
@@ -774,7 +849,9 @@ class FakeHubSpot(FakeServer):
         """Add a pipeline. stages: (id, label, probability, closed) tuples or dicts with label and optionally id,
         probability, closed / isClosed, metadata; ids default to numeric strings (as HubSpot gives custom
         pipelines), as does pipeline_id. Deal pipelines also become options of the pipeline and dealstage
-        properties. Returns the pipeline as the Pipelines API shows it."""
+        properties. Ticket pipelines (object_type="tickets") take (id, label, ticketState) tuples or dicts with
+        ticketState "OPEN" / "CLOSED" (or closed), which becomes the stage's metadata as HubSpot shows it, and
+        become options of hs_pipeline and hs_pipeline_stage. Returns the pipeline as the Pipelines API shows it."""
         with self._lock:
             pipelines = self._pipelines[object_type]
             pid = pipeline_id or str(next(self._pipeline_ids))
@@ -784,11 +861,17 @@ class FakeHubSpot(FakeServer):
             out_stages = []
             for order, spec in enumerate(stages):
                 if isinstance(spec, (tuple, list)):
-                    spec = dict(zip(("id", "label", "probability", "closed"), spec))
+                    names = ("id", "label", "ticketState") if object_type == "tickets" else \
+                        ("id", "label", "probability", "closed")
+                    spec = dict(zip(names, spec))
                 spec = dict(spec)
                 metadata = {k: str(v) for k, v in (spec.get("metadata") or {}).items()}
                 closed = spec.get("closed", spec.get("isClosed"))
-                if closed is not None or object_type == "deals":
+                if object_type == "tickets":
+                    # A ticket stage says whether it is closed by ticketState alone (HubSpot's documented shape).
+                    state = spec.get("ticketState") or ("CLOSED" if str(closed).lower() == "true" else "OPEN")
+                    metadata.setdefault("ticketState", str(state).upper())
+                elif closed is not None or object_type == "deals":
                     metadata.setdefault("isClosed", "true" if str(closed).lower() == "true" else "false")
                 if spec.get("probability") is not None:
                     metadata["probability"] = str(float(spec["probability"]))
@@ -803,6 +886,8 @@ class FakeHubSpot(FakeServer):
             pipelines.append(pipeline)
             if object_type == "deals":
                 self._sync_deal_options()
+            if object_type == "tickets":
+                self._sync_ticket_options()
             return json.loads(json.dumps(pipeline))
 
     def _sync_deal_options(self) -> None:
@@ -810,6 +895,14 @@ class FakeHubSpot(FakeServer):
         props = self._properties["deals"]
         props["pipeline"].options = _options([(p["id"], p["label"]) for p in pipelines])
         props["dealstage"].options = _options(
+            [{"value": s["id"], "label": s["label"], "description": f"{p['label']}"}
+             for p in pipelines for s in sorted(p["stages"], key=lambda s: s["displayOrder"])])
+
+    def _sync_ticket_options(self) -> None:
+        pipelines = sorted(self._pipelines["tickets"], key=lambda p: p["displayOrder"])
+        props = self._properties["tickets"]
+        props["hs_pipeline"].options = _options([(p["id"], p["label"]) for p in pipelines])
+        props["hs_pipeline_stage"].options = _options(
             [{"value": s["id"], "label": s["label"], "description": f"{p['label']}"}
              for p in pipelines for s in sorted(p["stages"], key=lambda s: s["displayOrder"])])
 
@@ -978,10 +1071,13 @@ class FakeHubSpot(FakeServer):
         if route is None:
             raise ApiError(404, "OBJECT_NOT_FOUND", f"No route for {method} {request.path}")
         kind, scope, handler = route
-        if scope and scope not in self._tokens[token]:
+        # A route needs one scope, or (associations of tickets and survey responses) a tuple of them.
+        needed = (scope,) if isinstance(scope, str) else tuple(scope or ())
+        missing = [s for s in needed if s not in self._tokens[token]]
+        if missing:
             raise ApiError(403, "MISSING_SCOPES", _MESSAGES[403],
                            errors=[{"message": "One or more of the following scopes are required.",
-                                    "context": {"requiredGranularScopes": [scope]}}],
+                                    "context": {"requiredGranularScopes": missing}}],
                            links={"scopes": "https://developers.hubspot.com/scopes"})
         failure = self._take_failure(kind, "any")
         if failure:
@@ -1026,6 +1122,14 @@ class FakeHubSpot(FakeServer):
             raise _validation(f"Unable to infer object type from: {name}")
         return obj
 
+    @staticmethod
+    def _assoc_scope(a: str, b: str) -> str | tuple[str, ...]:
+        """The scope(s) reading a's associations with b needs: both ends' read scopes where tickets or survey
+        responses are involved (a token without the feedback scope cannot see a ticket's survey responses)."""
+        if a in BOTH_ENDS_SCOPED or b in BOTH_ENDS_SCOPED:
+            return tuple(dict.fromkeys((READ_SCOPES[a], READ_SCOPES[b])))
+        return READ_SCOPES[a]
+
     def _match(self, method: str, parts: list[str]):
         """(failure kind, required scope, handler(request, body)) for a route, or None."""
         p = parts
@@ -1043,10 +1147,10 @@ class FakeHubSpot(FakeServer):
             return None
         if p[:3] == ["crm", "v4", "objects"] and len(p) == 7 and p[5] == "associations" and method == "GET":
             a, b_ = self._obj_from_path(p[3]), self._obj_from_path(p[6])
-            return "associations", READ_SCOPES[a], lambda r, b: self._assoc_page(r, a, p[4], b_)
+            return "associations", self._assoc_scope(a, b_), lambda r, b: self._assoc_page(r, a, p[4], b_)
         if p[:3] == ["crm", "v4", "associations"] and len(p) == 7 and p[5:] == ["batch", "read"] and method == "POST":
             a, b_ = self._obj_from_path(p[3]), self._obj_from_path(p[4])
-            return "associations", READ_SCOPES[a], lambda r, b: self._assoc_batch(a, b_, b)
+            return "associations", self._assoc_scope(a, b_), lambda r, b: self._assoc_batch(a, b_, b)
         if p[:3] == ["crm", "v3", "pipelines"] and 4 <= len(p) <= 6 and method == "GET":
             obj = p[3].lower()
             scope = READ_SCOPES.get(OBJECT_TYPE_IDS.get(obj, obj))

@@ -1,6 +1,6 @@
 -- What METRICS.md needs to aggregate, written once per ingestion to metrics.fact_*: one row per deal
--- (period months, the won deal's class, whether it acquired its account, its resolved lead source), per
--- lead, per spend line, and completed activities counted per month. Nothing here depends on the
+-- (period months, the won deal's class, whether it acquired its account and when its account did, its
+-- resolved lead source), per lead, per spend line, per ticket, and completed activities counted per month. Nothing here depends on the
 -- assumptions, so changing them never leaves these tables stale; the conversion window applies on reading.
 
 {{ create }}fact_deals AS
@@ -12,7 +12,7 @@ WITH d AS (
 ),
 -- An account's acquisition deal: its first won deal of any class, by closed_at then deal_id.
 acquisition AS (
-    SELECT source_system, deal_id
+    SELECT source_system, deal_id, account_key, date_trunc('month', closed_at)::DATE AS acquired_month
     FROM d
     WHERE is_won AND closed_at IS NOT NULL AND account_key IS NOT NULL
     QUALIFY row_number() OVER (PARTITION BY account_key ORDER BY closed_at, deal_id) = 1
@@ -31,8 +31,18 @@ named_lead AS (
     WHERE (source_system, lead_id) IN (SELECT source_system, lead_id FROM d WHERE own_source IS NULL AND lead_id IS NOT NULL)
 )
 SELECT
-    -- No ids: nothing downstream joins on them, and writing a million strings is most of this table's cost.
+    -- No deal ids: nothing downstream joins on them, and writing a million strings is most of this table's
+    -- cost. The account_key is kept: active and repeat customers are distinct accounts, counted per bucket
+    -- of months (a window counts an account once, not once per month), and their intervals resample accounts.
     d.account_key IS NOT NULL AS has_account,
+    d.account_key,
+    -- The month the deal's account became a customer (its acquisition deal's closed month): a repeat customer
+    -- of a period is one acquired before the period starts. NULL without an account or before its first win.
+    acq.acquired_month,
+    -- Retention reads the CRM's own deal_type, not the derived class (lost deals have none): a renewal is a
+    -- deal typed `renewal`; a period where no closed deal carries any type cannot say whether renewals happened.
+    d.deal_type = 'renewal' AS is_renewal,
+    nullif(trim(d.deal_type), '') IS NOT NULL AS has_deal_type,
     d.is_won,
     d.is_closed OR d.is_won AS is_closed,
     d.created_at,
@@ -53,6 +63,7 @@ SELECT
          THEN date_diff('day', d.created_at::DATE, d.closed_at::DATE) END AS days_to_close
 FROM d
 LEFT JOIN acquisition AS a ON a.source_system = d.source_system AND a.deal_id = d.deal_id
+LEFT JOIN acquisition AS acq ON acq.account_key = d.account_key
 LEFT JOIN converting_lead AS cl ON cl.source_system = d.source_system AND cl.deal_id = d.deal_id
 LEFT JOIN named_lead AS nl ON nl.source_system = d.source_system AND nl.lead_id = d.lead_id;
 
@@ -75,3 +86,22 @@ GROUP BY ALL;
 {{ create }}fact_spend AS
 SELECT month, coalesce(amount_reporting, 0) AS amount, nullif(trim(channel), '') AS channel
 FROM crm.spend;
+
+-- One row per ticket: the medians of hours are over tickets, and their intervals resample tickets. Hours are
+-- fractional, from the timestamps (microseconds / 3.6e9); a negative time (a reply or close stamped before the
+-- ticket's creation) is left out of its median (NULL here), as METRICS.md says.
+{{ create }}fact_tickets AS
+SELECT
+    date_trunc('month', created_at)::DATE AS created_month,
+    date_trunc('month', closed_at)::DATE AS closed_month,
+    first_response_at IS NOT NULL AS has_first_response,
+    CASE WHEN first_response_at >= created_at
+         THEN (epoch_us(first_response_at) - epoch_us(created_at)) / 3.6e9 END AS first_response_hours,
+    CASE WHEN closed_at >= created_at
+         THEN (epoch_us(closed_at) - epoch_us(created_at)) / 3.6e9 END AS resolution_hours,
+    -- Rated: a score on its own scale (0 ≤ score ≤ max, max > 0); anything else is unrated. Satisfied: score ≥
+    -- 0.8 × max, written as 5 × score ≥ 4 × max so that 4 of 5 or 8 of 10 are not lost to 0.8's binary rounding.
+    coalesce(csat_scale_max > 0 AND csat_score >= 0 AND csat_score <= csat_scale_max, false) AS is_rated,
+    coalesce(csat_scale_max > 0 AND csat_score >= 0 AND csat_score <= csat_scale_max
+             AND 5 * csat_score >= 4 * csat_scale_max, false) AS is_satisfied
+FROM crm.tickets;
