@@ -244,3 +244,38 @@ def test_the_shrink_guard_holds_for_tickets(project):
     assert not result.success
     assert "would leave 10 of the 60 rows the csv source has in 2024-03" in failure_message(result)
     assert project.query("SELECT count(*) FROM crm.tickets") == [(60,)]
+
+
+def test_hostile_ticket_values_are_rejected_with_the_value_quoted(project):
+    project.write("tickets.csv", "ticket_id,created_at,csat_score,csat_scale_max\n"
+                  "T1\x00x,2024-03-02,,\n"          # a NUL byte in the id
+                  "T2,2024-03-02,1e20,5\n"          # beyond any score
+                  "T3,2024-03-02,4,5\n"
+                  "T3,2024-03-03,5,5\n"             # the same id again: the later row is kept
+                  "T4,9999-12-31,,\n")              # a placeholder date
+    result = _stage(project)
+    assert result.success, failure_message(result)
+    assert project.query("SELECT ticket_id, csat_score FROM crm.tickets") == [("T3", 5.0)]
+    assert project.query("SELECT source_id, reason FROM crm.rejects ORDER BY source_row") == [
+        ("T1\x00x", "ticket_id 'T1\\0x' holds a NUL byte"),
+        ("T2", "csat_score '1e20' is beyond ±1e15 (a placeholder or a typo?)"),
+        ("T3", "duplicate ticket_id: tickets.csv row 4 has the same id and was staged"),
+        ("T4", "created_at 9999-12 is after the current month"),
+    ]
+
+
+def test_a_day_first_ticket_file_stops_naming_the_setting(project):
+    project.write("tickets.csv", "ticket_id,created_at\nT1,03/04/2024\nT2,25/03/2024\n")
+    result = _stage(project, raise_on_error=False)
+    assert not result.success
+    assert "tickets.csv, row 2: created_at value '25/03/2024' cannot be read as a month-first date" in failure_message(result)
+    assert 'date_format: "%d/%m/%Y"' in failure_message(result)
+
+
+def test_a_folder_named_like_the_ticket_export_stops_only_the_tickets(project):
+    (project.csv_dir / "tickets.csv").mkdir()
+    project.write("deals.csv", "deal_id,is_won,created_at\nD1,false,2024-03-01\n")
+    result = project.stage(*MARCH, entities=["tickets", "deals"], raise_on_error=False)
+    assert not result.success
+    assert "tickets.csv: is a folder, where a CSV export is expected" in failure_message(result)
+    assert project.query("SELECT deal_id FROM crm.deals") == [("D1",)]
