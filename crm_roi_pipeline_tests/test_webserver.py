@@ -65,7 +65,7 @@ def test_webserver_serves_the_staging_assets(tmp_path):
     (entry,) = data["workspaceOrError"]["locationEntries"]
     assert entry["locationOrLoadError"]["__typename"] == "RepositoryLocation", entry
     keys = sorted("/".join(node["assetKey"]["path"]) for node in data["assetNodes"])
-    assert keys == ["crm/activities", "crm/deals", "crm/leads", "crm/spend",
+    assert keys == ["crm/activities", "crm/deals", "crm/leads", "crm/spend", "crm/tickets",
                     "metrics/adoption", "metrics/counterfactual", "metrics/facts", "metrics/lead_sources", "metrics/monthly",
                     "metrics/placebo_tests", "metrics/staggered_effects", "metrics/time_to_close", "metrics/uplift",
                     "roi/cashflows", "roi/sensitivity", "roi/summary"]
