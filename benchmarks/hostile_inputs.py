@@ -191,7 +191,8 @@ def main() -> None:
         lost_total += lost
         lines = output.splitlines()
         first_line = "" if not code else next((line for line in lines if "FAILED" in line), None) or next(
-            (line for line in lines if line.startswith("crm-roi: ") and not line.startswith("crm-roi: months")), "")
+            (line for line in lines if line.startswith("crm-roi: ")
+             and not line.startswith(("crm-roi: months", "crm-roi: the months", "crm-roi: changed since"))), "")
         rows.append((case.name, outcome, lost, f"{seconds:.1f}", f"{rss / 1024:.0f}", first_line[:150]))
         shutil.rmtree(root, ignore_errors=True)
     widths = [max(len(str(r[k])) for r in rows + [("case", "outcome", "good rows lost", "s", "peak MiB", "")])

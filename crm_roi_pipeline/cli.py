@@ -31,9 +31,13 @@ def _month(value: str) -> dt.date:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="crm-roi", description="Did the CRM pay off? Stage CRM data and measure it.")
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run", help="materialize every asset for every month (or --from/--to)")
+    run = sub.add_parser(
+        "run", help="stage the months whose input changed since they were staged (or --from/--to, or --full), then "
+        "recompute the metrics and the ROI")
     run.add_argument("--from", dest="first", type=_month, help="first month, YYYY-MM (default: CRM_ROI_HISTORY_START)")
     run.add_argument("--to", dest="last", type=_month, help="last month, YYYY-MM (default: the current month)")
+    run.add_argument("--full", action="store_true",
+                     help="stage every month, changed or not (default: only months whose export changed)")
     run.add_argument("-q", "--quiet", action="store_true", help="print only the summary and errors")
     run.add_argument("--allow-shrink", action="store_true",
                      help="let staging remove more than half of a source's rows of the months (a smaller export on "
@@ -127,7 +131,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     sources = parse_sources(env_setting("CRM_ROI_SOURCE"))
     AssumptionsFile(path=env_setting("CRM_ROI_ASSUMPTIONS")).load()
     from crm_roi_pipeline.definitions import defs
-    from crm_roi_pipeline.staging.jobs import RUN_ORDER
+    from crm_roi_pipeline.staging.jobs import METRICS_JOB, STAGING_JOB
     from crm_roi_pipeline.sources.fields import ENTITIES
     from crm_roi_pipeline.staging.assets import staging_op
 
@@ -145,17 +149,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress.setLevel(logging.INFO)
     ephemeral = not os.environ.get("DAGSTER_HOME")
     instance = DagsterInstance.ephemeral() if ephemeral else DagsterInstance.get()
-    print(f"crm-roi: months {start[:7]} … {end[:7]}, sources {env_setting('CRM_ROI_SOURCE')}, "
-          f"database {env_setting('CRM_ROI_DUCKDB_PATH')}")
-    summary = []
+    planned = not (args.first or args.last or args.full)
+    months_text = "the months that changed" if planned else f"months {start[:7]} … {end[:7]}"
+    print(f"crm-roi: {months_text}, sources {env_setting('CRM_ROI_SOURCE')}, database {env_setting('CRM_ROI_DUCKDB_PATH')}")
+    summary: dict[str, list] = {}  # asset -> [staged, rejected, rows now], summed over the staging runs
     headline = None
     checks: list[tuple[str, str, str]] = []
-    for job_name in RUN_ORDER:
+    runs: list[tuple[str, tuple[str, str] | None]] = []  # (job, its range of months, for the staging job)
+    if not planned:
+        runs.append((STAGING_JOB, (start, end)))
+    else:
+        from crm_roi_pipeline.staging.plan import plan_staging
+
+        # The Definitions' resources with their EnvVars resolved, as a run would see them.
+        resources = {name: resource.process_config_and_initialize() for name, resource in defs.resources.items()}
+        plan = plan_staging(resources["warehouse"], resources["settings"], resources["assumptions"], resources)
+        print(f"crm-roi: {plan.describe()}")
+        runs += [(STAGING_JOB, months) for months in plan.ranges()]
+        if not plan.ranges():
+            print("crm-roi: no month to stage (crm-roi run --full restages every month)")
+    runs.append((METRICS_JOB, None))
+    for job_name, months in runs:
         job = defs.resolve_job_def(job_name)
         began = time.monotonic()
         tags = {"crm_roi/launched_by": "crm-roi run"}
-        if job.partitions_def is not None:
-            tags |= {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end}
+        if months is not None:
+            tags |= {"dagster/asset_partition_range_start": months[0], "dagster/asset_partition_range_end": months[1]}
         run_config = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
         if args.allow_shrink and job.partitions_def is not None:
             run_config["ops"] = {staging_op(entity): {"config": {"allow_shrink": True}} for entity in ENTITIES}
@@ -185,16 +204,17 @@ def cmd_run(args: argparse.Namespace) -> int:
                 continue
             seen.add(event.asset_key)
             meta = event.materialization.metadata
-            summary.append((
-                event.asset_key.to_user_string(),
-                meta["rows_staged"].value if "rows_staged" in meta else None,
-                meta["rows_rejected"].value if "rows_rejected" in meta else None,
-                meta["dagster/row_count"].value if "dagster/row_count" in meta else None,
-            ))
-        print(f"crm-roi: {job_name} done in {time.monotonic() - began:.1f}s (run {result.run_id[:8]})")
-    width = max(len(row[0]) for row in summary) if summary else 10
+            row = summary.setdefault(event.asset_key.to_user_string(), [None, None, None])
+            for i, key in enumerate(("rows_staged", "rows_rejected")):
+                if key in meta:
+                    row[i] = (row[i] or 0) + meta[key].value
+            if "dagster/row_count" in meta:
+                row[2] = meta["dagster/row_count"].value
+        span = "" if months is None else f" for {months[0][:7]} … {months[1][:7]}"
+        print(f"crm-roi: {job_name}{span} done in {time.monotonic() - began:.1f}s (run {result.run_id[:8]})")
+    width = max(len(name) for name in summary) if summary else 10
     print(f"\n{'asset':<{width}}  {'staged':>10}  {'rejected':>9}  {'rows now':>10}")
-    for name, staged, rejected, rows in summary:
+    for name, (staged, rejected, rows) in summary.items():
         fmt = lambda v: "" if v is None else f"{v:,}"  # noqa: E731
         print(f"{name:<{width}}  {fmt(staged):>10}  {fmt(rejected):>9}  {fmt(rows):>10}")
     if headline is not None:

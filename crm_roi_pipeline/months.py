@@ -1,5 +1,5 @@
 """Month arithmetic on first-of-month dates: a leaf every layer may use (staging, metrics, the statistics in
-`uplift/`), so that none of them imports another for a date sum."""
+`statistics/`), so that none of them imports another for a date sum."""
 
 from __future__ import annotations
 

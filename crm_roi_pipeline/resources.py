@@ -21,7 +21,7 @@ from pydantic import Field
 from crm_roi_pipeline.errors import CrmRoiError, SettingsError
 from crm_roi_pipeline.project import resolve_path
 from crm_roi_pipeline.settings import DEFAULTS, Assumptions, load_assumptions
-from crm_roi_pipeline.sources.registry import parse_sources
+from crm_roi_pipeline.sources.registry import API_SOURCES, parse_sources
 from crm_roi_pipeline.sql_files import read_sql
 
 _ATTACHED_AS = "crm_roi"
@@ -266,3 +266,25 @@ class Reports(ConfigurableResource):
         if self.dir:
             return resolve_path(self.dir)
         return beside_database(resolve_path(self.database), "reports")
+
+
+def bound_resources() -> dict:
+    """The Definitions' resources, bound to the environment as it is now (the settings of CONTRACT.md): each
+    set variable through EnvVar, each unset one as the contract's default; each API source's resource reads
+    its own variables (`from_env`). The nightly schedule binds them again when it plans, as a run would."""
+    from dagster import EnvVar
+
+    def env(name: str):
+        return env_or_default(name, DEFAULTS[name])
+
+    return {
+        "warehouse": Warehouse(database=env("CRM_ROI_DUCKDB_PATH"), memory_limit=env("CRM_ROI_DUCKDB_MEMORY_LIMIT")),
+        "settings": PipelineSettings(source=env("CRM_ROI_SOURCE"), csv_dir=env("CRM_ROI_CSV_DIR")),
+        "assumptions": AssumptionsFile(path=env("CRM_ROI_ASSUMPTIONS")),
+        # Unset, CRM_ROI_REPORTS_DIR means "beside the database": <db dir>/<db file stem>_reports/.
+        "reports": Reports(
+            dir=EnvVar("CRM_ROI_REPORTS_DIR") if os.environ.get("CRM_ROI_REPORTS_DIR") else None,
+            database=env("CRM_ROI_DUCKDB_PATH"),
+        ),
+        **{name: resource.from_env() for name, resource in API_SOURCES.items()},
+    }

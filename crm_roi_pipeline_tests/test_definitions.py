@@ -14,10 +14,13 @@ def test_every_asset_and_check_opens_the_database_in_the_one_pool():
     assert {node.name: node.pool for node in nodes} == {node.name: DUCKDB_POOL for node in nodes}
 
 
-def test_every_asset_has_the_nightly_freshness_policy():
+def test_every_published_asset_has_the_nightly_freshness_policy():
     specs = list(defs.resolve_all_asset_specs())
     assert len(specs) == 17
-    assert [s.key for s in specs if s.freshness_policy != NIGHTLY_FRESHNESS] == []
+    # The staged tables are rewritten only when their export changes: an old write is no sign of trouble.
+    assert sorted(s.key.to_user_string() for s in specs if s.freshness_policy != NIGHTLY_FRESHNESS) == [
+        "crm/activities", "crm/deals", "crm/leads", "crm/spend", "crm/tickets"]
+    assert all(s.freshness_policy is None for s in specs if s.group_name == "staging")
 
 
 def test_each_registered_source_is_bound_and_required_by_the_staging_assets():

@@ -30,8 +30,11 @@ def as_utc(text: str) -> dt.datetime:
     return value
 
 
-def stage_ok(project: Project, entity: str):
-    result = project.stage(entities=[entity], raise_on_error=False)
+def stage_ok(project: Project, entity: str, first: str, last: str):
+    """Stage `entity` over the months its file's records fall in (the month of created_at, occurred_at, ...):
+    Dagster records a materialization per month, so a run over 2015 … today cost ~0.6 s more than one over
+    the test's few months; a row outside them would be missing from the expected set and fail the test."""
+    result = project.stage(first, last, entities=[entity], raise_on_error=False)
     assert result.success, failure_message(result)
     return result
 
@@ -76,7 +79,7 @@ P4,Bob Ray,MG Special,Deltaworks,Prospecting,2023-02-03,,
 def test_custom_spreadsheet_with_contract_mapping(project):
     project.write("pipeline.csv", PIPELINE_CSV)
     project.write("pipeline.mapping.yaml", PIPELINE_MAPPING)
-    stage_ok(project, "deals")
+    stage_ok(project, "deals", "2023-01-01", "2023-02-01")  # engage_date 2023-01-05 … 2023-02-03
     spec = yaml.safe_load(PIPELINE_MAPPING)
     cols, stages = spec["columns"], spec["stages"]
     expected = {}
@@ -202,7 +205,7 @@ def test_day_first_date_without_date_format_fails(project):
 def test_day_first_date_with_date_format_stages(project):
     project.write("mydeals.csv", DAY_FIRST_CSV)
     project.write("mydeals.mapping.yaml", DAY_FIRST_MAPPING + 'date_format: "%d/%m/%Y"\n')
-    stage_ok(project, "deals")
+    stage_ok(project, "deals", "2024-01-01", "2024-01-01")  # created 5 and 13 January 2024
     expected = {}
     for r in rows_of(DAY_FIRST_CSV):
         closed = r["is_closed"] == "true"
@@ -247,7 +250,7 @@ SF_OPPORTUNITY = "Id,Name,StageName,IsClosed,IsWon,CloseDate,CreatedDate,Migrate
 
 def test_salesforce_type_maps_to_deal_type(project):
     project.write("Opportunity.csv", SF_OPPORTUNITY)
-    stage_ok(project, "deals")
+    stage_ok(project, "deals", "2024-01-01", "2024-01-01")  # every CreatedDate is 2024-01-05
     expected = {r["Id"]: (SF_TYPE_CLASS[r["Type"]], r["Type"]) for r in rows_of(SF_OPPORTUNITY)}
     assert len(expected) == len(SF_TYPES)
     got = project.query("SELECT deal_id, deal_type, crm_deal_type FROM crm.deals")
@@ -257,7 +260,7 @@ def test_salesforce_type_maps_to_deal_type(project):
 def test_mapping_override_beside_recognised_export(project):
     project.write("Opportunity.csv", SF_OPPORTUNITY)
     project.write("Opportunity.mapping.yaml", "columns: {created_at: Migrated_Created__c}\n")
-    stage_ok(project, "deals")
+    stage_ok(project, "deals", "2022-06-01", "2022-06-01")  # Migrated_Created__c 2022-06-01 … 2022-06-06
     expected = {}
     for r in rows_of(SF_OPPORTUNITY):
         closed = r["IsClosed"] == "true"
@@ -293,7 +296,7 @@ B7,Closed Won,true,yes?,2024-02-01,2024-01-01
 
 def test_booleans_accepted_and_unreadable_flag_rejected(project):
     project.write("Opportunity.csv", BOOLEANS)
-    stage_ok(project, "deals")
+    stage_ok(project, "deals", "2024-01-01", "2024-01-01")  # every CreatedDate is 2024-01-01
     truth = {"true": True, "TRUE": True, "1": True, "false": False, "FALSE": False, "": False}
     rows = rows_of(BOOLEANS)
     expected = {
@@ -339,7 +342,7 @@ HUBSPOT_CLOSED = {"Closed Won": "won", "closedwon": "won", "Closed Lost": "lost"
 def test_hubspot_deals_export(project, text, cols):
     id_col, stage_col, created_col, closed_col, amount_col = cols
     project.write("hubspot-deals.csv", text)
-    stage_ok(project, "deals")
+    stage_ok(project, "deals", "2024-01-01", "2024-02-01")  # created 2024-01-02 … 2024-02-04
     expected = {}
     for r in rows_of(text):
         state = HUBSPOT_CLOSED.get(r[stage_col], "open")
@@ -372,7 +375,7 @@ Record ID,Create Date,Lifecycle Stage,Original Source,Became an Opportunity Date
 
 def test_hubspot_contacts_export(project):
     project.write("hubspot-contacts.csv", HUBSPOT_CONTACTS)
-    stage_ok(project, "leads")
+    stage_ok(project, "leads", "2024-01-01", "2024-01-01")  # created 2024-01-05 and 2024-01-06
     expected = {}
     for r in rows_of(HUBSPOT_CONTACTS):
         opportunity = r["Became an Opportunity Date"]
@@ -402,7 +405,7 @@ Record ID,Activity date,Activity assigned to,Call duration (HH:mm:ss)
 
 def test_hubspot_calls_export(project):
     project.write("hubspot-calls.csv", HUBSPOT_CALLS)
-    stage_ok(project, "activities")
+    stage_ok(project, "activities", "2024-01-01", "2024-01-01")  # on 2024-01-05 and 2024-01-06
     expected = {}
     for r in rows_of(HUBSPOT_CALLS):
         h, m, s = (int(x) for x in r["Call duration (HH:mm:ss)"].split(":"))
@@ -437,7 +440,7 @@ month,currency,rate
 def test_fx_rates_convert_and_missing_rate_rejects(project):
     project.write("deals.csv", FX_DEALS)
     project.write("fx_rates.csv", FX_RATES)
-    stage_ok(project, "deals")
+    stage_ok(project, "deals", "2024-01-01", "2024-04-01")  # created 2024-01-10 … 2024-04-10
     rates = {(r["month"][:7], r["currency"]): float(r["rate"]) for r in rows_of(FX_RATES)}
     staged, missing = {}, {}
     for r in rows_of(FX_DEALS):

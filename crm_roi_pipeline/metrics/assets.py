@@ -19,7 +19,7 @@ from dagster import (
 )
 
 from crm_roi_pipeline.errors import user_errors
-from crm_roi_pipeline.policies import DUCKDB_POOL
+from crm_roi_pipeline.policies import DUCKDB_POOL, NIGHTLY_CRON, NIGHTLY_TIMEZONE
 from crm_roi_pipeline.published_files import publish_parquet
 from crm_roi_pipeline.markdown import md_table
 from crm_roi_pipeline.metrics import compute, labels
@@ -36,10 +36,14 @@ FACTS = AssetKey(["metrics", "facts"])
 # Recompute after any staged month changes (a backfill, the nightly run, an analyst's materialization).
 # Unlike `eager()`, months never staged (say 2015 with data from 2022) do not hold the metrics back; and
 # nothing is requested while an ERROR (blocking) check of the staged tables fails.
+# And every night at the refresh's time, whether or not anything was staged: without an as_of in the
+# assumptions the windows move with the date, and an unchanged export stages nothing (staging/plan.py). Not
+# while a staging run is in progress: the eager part then follows it.
 AFTER_ANY_INGESTION = (
     AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
-    & AutomationCondition.all_deps_blocking_checks_passed()
-)
+    | (AutomationCondition.cron_tick_passed(NIGHTLY_CRON, NIGHTLY_TIMEZONE)
+       & ~AutomationCondition.any_deps_in_progress() & ~AutomationCondition.in_progress())
+) & AutomationCondition.all_deps_blocking_checks_passed()
 
 
 def _window_metadata(windows: Windows) -> dict:

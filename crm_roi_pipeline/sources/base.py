@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 import duckdb
@@ -85,6 +86,12 @@ class Source:
 
     def check_staged(self, conn: duckdb.DuckDBPyConnection, entity: str, staged_table: str) -> None:
         """Fail, before anything is written, on typed values that mean a whole input is being misread."""
+
+    def context_inputs(self) -> tuple[list[Path], str] | None:
+        """For a source whose months can be compared cheaply (files): the files besides the entity's own that
+        shape its staged rows, and its settings as text; staging fingerprints each month with them
+        (staging/fingerprints.py). None: the source is not fingerprinted (an API: every run pulls)."""
+        return None
 
     def usage(self) -> dict[str, int | str]:
         """What the run cost the source (requests, retries), shown in the run's metadata."""

@@ -4,8 +4,6 @@ from dagster import AssetSelection, define_asset_job
 
 STAGING_JOB = "stage_crm"
 METRICS_JOB = "publish_metrics"
-# What `crm-roi run` executes, in order: staging as one run over the chosen months, then metrics and ROI.
-RUN_ORDER = [STAGING_JOB, METRICS_JOB]
 
 stage_crm_job = define_asset_job(
     STAGING_JOB,

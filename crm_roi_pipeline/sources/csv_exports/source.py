@@ -52,6 +52,13 @@ class CsvSource(Source):
             notes=notes,
         )
 
+    def context_inputs(self) -> tuple[list[Path], str]:
+        """Rates, lookups, milestones and every mapping file of the folder; the Case settings."""
+        plan = self.plan
+        files = [lookup.path for lookup in plan.lookups] + [path for path, _, _ in plan.milestones.values()]
+        files += ([plan.fx_file] if plan.fx_file else []) + sorted(self.folder.glob("*.mapping.yaml"))
+        return files, repr(plan.case)
+
     def check_staged(self, conn: duckdb.DuckDBPyConnection, entity: str, staged_table: str) -> None:
         """Fail, before anything is written, on values that mean a whole file is being misread."""
         fail_on_unreadable(conn, entity, staged_table)

@@ -97,6 +97,17 @@ CREATE TABLE IF NOT EXISTS crm.rejects (
     source_row      BIGINT
 );
 
+-- What each staging write of a CSV source read, per entity and month (staging/fingerprints.py): a run plans only
+-- the months whose fingerprint moved.
+CREATE TABLE IF NOT EXISTS crm.fingerprints (
+    source      VARCHAR NOT NULL,
+    entity      VARCHAR NOT NULL,
+    month       VARCHAR NOT NULL,   -- YYYY-MM, or 'none' for the rows of no partition
+    fingerprint VARCHAR NOT NULL,
+    staged_at   TIMESTAMP NOT NULL,
+    PRIMARY KEY (source, entity, month)
+);
+
 -- Change-sync cursors of the API sources: records modified after `cursor` are pulled by the next sync.
 CREATE TABLE IF NOT EXISTS crm.sync_state (
     source     VARCHAR NOT NULL,
