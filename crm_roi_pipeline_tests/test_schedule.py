@@ -9,6 +9,7 @@ from dagster import DefaultScheduleStatus, SkipReason, build_schedule_context
 
 from crm_roi_pipeline.schedules import NIGHTLY_CRON, NIGHTLY_TIMEZONE, nightly_refresh
 from crm_roi_pipeline.staging.partitions import monthly_partitions
+from crm_roi_pipeline_tests.conftest import Project, planned_events_as_ranges
 
 UTC = dt.timezone.utc
 NOW = dt.datetime.now(UTC)
@@ -26,6 +27,21 @@ def env(project, monkeypatch):
     return monkeypatch
 
 
+@pytest.fixture(scope="module")
+def staged(tmp_path_factory) -> Project:
+    """DEALS staged over every month once; a test goes on from a copy of its database (Project.use_database)."""
+    project = Project(tmp_path_factory.mktemp("staged"))
+    project.write("deals.csv", DEALS)
+    with planned_events_as_ranges():
+        assert project.stage().success
+    return project
+
+
+def _staged(project, staged) -> None:
+    project.write("deals.csv", DEALS)
+    project.use_database(staged.db_path)
+
+
 def _evaluate(when: dt.datetime = NOW):
     return nightly_refresh(build_schedule_context(scheduled_execution_time=when))
 
@@ -35,20 +51,19 @@ def _ranges(result) -> list[tuple[str, str]]:
     return [(r.tags["dagster/asset_partition_range_start"], r.tags["dagster/asset_partition_range_end"]) for r in requests]
 
 
-def test_a_new_export_is_staged_whole_then_an_unchanged_one_not_at_all(project, env):
+def test_a_new_export_is_staged_whole_then_an_unchanged_one_not_at_all(project, env, staged):
     project.write("deals.csv", DEALS)
     # Nothing staged yet: every month, as one run.
     assert _ranges(_evaluate()) == [("2015-01-01", CURRENT)]
-    assert project.stage().success
+    _staged(project, staged)  # what staging every month leaves
     # The same files the next night: no run, and the reason says so.
     skipped = _evaluate()
     assert isinstance(skipped, SkipReason)
     assert "changed since last staged: nothing" in skipped.skip_message
 
 
-def test_a_changed_month_is_the_only_month_requested(project, env):
-    project.write("deals.csv", DEALS)
-    assert project.stage().success
+def test_a_changed_month_is_the_only_month_requested(project, env, staged):
+    _staged(project, staged)
     project.write("deals.csv", DEALS.replace("D2,false,2024-05-05", "D2,true,2024-05-05"))
     requests = _evaluate()
     assert _ranges(requests) == [("2024-05-01", "2024-05-01")]
@@ -63,9 +78,8 @@ def test_api_sources_pull_the_current_month_and_sync_the_rest(env, sources):
     assert _ranges(_evaluate(dt.datetime(2024, 3, 1, 2, 0, tzinfo=UTC))) == [("2024-03-01", "2024-03-01")]
 
 
-def test_csv_with_an_api_source_adds_the_current_month(project, env):
-    project.write("deals.csv", DEALS)
-    assert project.stage().success
+def test_csv_with_an_api_source_adds_the_current_month(project, env, staged):
+    _staged(project, staged)
     project.write("deals.csv", DEALS.replace("2024-03-05", "2024-03-06"))
     env.setenv("CRM_ROI_SOURCE", "csv,salesforce")
     assert _ranges(_evaluate()) == [("2024-03-01", "2024-03-01"), (CURRENT, CURRENT)]

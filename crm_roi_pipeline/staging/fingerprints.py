@@ -87,9 +87,11 @@ def stored(conn: duckdb.DuckDBPyConnection, source: str, entity: str) -> dict[st
 
 def store(conn: duckdb.DuckDBPyConnection, source: str, entity: str, fingerprints: dict[str, str]) -> None:
     """Record what a staging write wrote, in its transaction (a rolled-back write leaves the old ones)."""
-    conn.executemany(
-        "INSERT OR REPLACE INTO crm.fingerprints VALUES (?, ?, ?, ?, now()::TIMESTAMP)",
-        [(source, entity, month, fp) for month, fp in fingerprints.items()],
+    # One statement for every month: executemany runs one upsert per row, 0.25 s for an entity's 145 months.
+    conn.execute(
+        "INSERT OR REPLACE INTO crm.fingerprints "
+        "SELECT ?, ?, unnest(?::VARCHAR[]), unnest(?::VARCHAR[]), now()::TIMESTAMP",
+        [source, entity, list(fingerprints), list(fingerprints.values())],
     )
 
 
