@@ -163,7 +163,7 @@ def run_once(persistent: bool, database: Path, home: Path | None) -> dict:
     wall = time.perf_counter() - started
     if code != 0:
         raise SystemExit(f"crm-roi run failed ({code}):\n{out.getvalue()[-3000:]}")
-    ops, runs = _steps(captured[-1], since - 1)
+    ops, runs = _steps(captured[0], since - 1)  # the CLI's own (resources may make others)
     in_runs = sum((end or 0) - start for _, start, end in runs)
     return {"wall": wall, "ops": dict(ops), "inside": dict(timers.seconds), "runs": in_runs,
             "store_event": stores[0], "run_count": len(runs)}

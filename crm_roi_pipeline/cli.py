@@ -15,6 +15,7 @@ import sys
 import textwrap
 import time
 from contextlib import contextmanager, nullcontext
+from pathlib import Path
 
 from crm_roi_pipeline.errors import CrmRoiError
 
@@ -168,6 +169,14 @@ def cmd_run(args: argparse.Namespace) -> int:
         runs += [(STAGING_JOB, months) for months in plan.ranges()]
         if not plan.ranges():
             print("crm-roi: no month to stage (crm-roi run --full restages every month)")
+            remembered = _recall(resources)
+            if remembered is not None:
+                published_at, outcome = remembered
+                print(f"crm-roi: metrics and ROI are current: published {published_at:%Y-%m-%d %H:%M} UTC from the same "
+                      "staged data, assumptions, as_of day and code; nothing to recompute")
+                _print_outcome(outcome, env_setting("CRM_ROI_DUCKDB_PATH"),
+                               title=f"What the run of {published_at:%Y-%m-%d %H:%M} UTC staged and published:")
+                return EXIT_OK
     runs.append((METRICS_JOB, None))
     for job_name, months in runs:
         job = defs.resolve_job_def(job_name)
@@ -212,24 +221,69 @@ def cmd_run(args: argparse.Namespace) -> int:
                 row[2] = meta["dagster/row_count"].value
         span = "" if months is None else f" for {months[0][:7]} … {months[1][:7]}"
         print(f"crm-roi: {job_name}{span} done in {time.monotonic() - began:.1f}s (run {result.run_id[:8]})")
-    width = max(len(name) for name in summary) if summary else 10
-    print(f"\n{'asset':<{width}}  {'staged':>10}  {'rejected':>9}  {'rows now':>10}")
-    for name, (staged, rejected, rows) in summary.items():
+    outcome = {
+        "summary": [[name, *row] for name, row in summary.items()],
+        "headline": headline["headline_text"].value.splitlines() if headline is not None else [],
+        "report": headline["report"].value if headline is not None else None,
+        "checks": checks,
+    }
+    _remember(defs, outcome)
+    _print_outcome(outcome, env_setting("CRM_ROI_DUCKDB_PATH"))
+    return EXIT_OK
+
+
+def _publication(resources: dict, conn):
+    """The key of what the metrics and ROI would be computed from now (last_run.py)."""
+    from crm_roi_pipeline.last_run import publication_key
+    from crm_roi_pipeline.roi.assets import REPORT_FILE
+
+    parsed = resources["assumptions"].load()
+    as_of = parsed.as_of or dt.datetime.now(dt.timezone.utc).date()
+    report = resources["reports"].path / REPORT_FILE
+    return publication_key(conn, Path(resources["assumptions"].path), as_of, report), report
+
+
+def _recall(resources: dict):
+    """What the last run published, when it was published from what would be computed now and its report is
+    still there; else None."""
+    from crm_roi_pipeline.last_run import recall
+
+    with resources["warehouse"].get_connection() as conn:
+        key, report = _publication(resources, conn)
+        remembered = recall(conn, key)
+    return remembered if remembered is not None and report.exists() else None
+
+
+def _remember(defs, outcome: dict) -> None:
+    from crm_roi_pipeline.last_run import remember
+
+    resources = {name: resource.process_config_and_initialize() for name, resource in defs.resources.items()}
+    with resources["warehouse"].get_connection() as conn:
+        key, _ = _publication(resources, conn)
+        remember(conn, key, outcome)
+
+
+def _print_outcome(outcome: dict, database: str, title: str | None = None) -> None:
+    """The run's summary, headline and failed checks, as a run prints them and a current one repeats them."""
+    summary = outcome["summary"]
+    width = max(len(row[0]) for row in summary) if summary else 10
+    print(f"\n{title}" if title else "")
+    print(f"{'asset':<{width}}  {'staged':>10}  {'rejected':>9}  {'rows now':>10}")
+    for name, staged, rejected, rows in summary:
         fmt = lambda v: "" if v is None else f"{v:,}"  # noqa: E731
         print(f"{name:<{width}}  {fmt(staged):>10}  {fmt(rejected):>9}  {fmt(rows):>10}")
-    if headline is not None:
+    if outcome["headline"]:
         # The roi/summary asset's own headline, line for line: the CLI, the UI and the report say the same.
         print()
-        for line in headline["headline_text"].value.splitlines():
+        for line in outcome["headline"]:
             print(textwrap.fill(line, width=110, subsequent_indent="  "))
-        print(f"Report: {headline['report'].value}")
-    if checks:
+        print(f"Report: {outcome['report']}")
+    if outcome["checks"]:
         print("\nData-quality checks that did not pass (details in the Dagster UI, or rerun the asset checks):")
-        for severity, name, description in checks:
+        for severity, name, description in outcome["checks"]:
             print(textwrap.fill(f"{severity:<5} {name}: {description}", width=110, initial_indent="  ",
                                 subsequent_indent="        "))
-    print(f"\nRejected rows and their reasons: SELECT * FROM crm.rejects  (in {env_setting('CRM_ROI_DUCKDB_PATH')})")
-    return EXIT_OK
+    print(f"\nRejected rows and their reasons: SELECT * FROM crm.rejects  (in {database})")
 
 
 def cmd_sample(args: argparse.Namespace) -> int:

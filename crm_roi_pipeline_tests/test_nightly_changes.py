@@ -57,10 +57,21 @@ def test_a_run_stages_only_the_months_that_changed(tmp_path):
            "DAGSTER_HOME": str(home)}
 
     first = _run(env)
-    assert "deals every month" in first and "stage_crm for 2023-01 …" in first
+    assert "every month of every table" in first and "stage_crm for 2023-01 …" in first
     unchanged = _run(env)
     assert "changed since last staged: nothing" in unchanged and "no month to stage" in unchanged
-    assert "stage_crm" not in unchanged
+    # Nothing new at all: the published figures are repeated, not recomputed; the same headline.
+    assert "metrics and ROI are current" in unchanged
+    assert "stage_crm" not in unchanged and "publish_metrics" not in unchanged
+    headline = first[first.index("ROI "):first.index("Report: ")]
+    assert headline in unchanged
+    # Other assumptions: the metrics and the ROI are recomputed, with no month staged.
+    assumptions = tmp_path / "assumptions.yaml"
+    assumptions.write_text((REPO / "data" / "roi_assumptions.yaml").read_text().replace(
+        "gross_margin: 0.70", "gross_margin: 0.60"))
+    env["CRM_ROI_ASSUMPTIONS"] = str(assumptions)
+    other = _run(env)
+    assert "no month to stage" in other and "publish_metrics done" in other and "are current" not in other
 
     # One deal of 2024-05 gets a new amount.
     text = (folder / "deals.csv").read_text()

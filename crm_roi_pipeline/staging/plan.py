@@ -49,6 +49,9 @@ class StagingPlan:
         """In words, for the CLI and the schedule's log."""
         parts = []
         every = len(_all_months(self.last_partition))
+        if all(len(self.changed.get(entity, ())) == every for entity in ENTITIES):
+            return "changed since last staged: every month of every table (nothing staged from it yet)" + "".join(
+                f"; {why}" for why in self.unplanned)
         for entity in ENTITIES:
             months = self.changed.get(entity)
             if months and len(months) == every:
