@@ -31,6 +31,7 @@ from crm_roi_pipeline.metrics.assets import metrics_adoption, metrics_facts, met
 from crm_roi_pipeline.resources import Reports
 from crm_roi_pipeline.statistics.intervals import bootstrap_paired_difference, ratio_of_ratios_statistic, sum_statistic
 from crm_roi_pipeline_tests.conftest import Project, planned_events_as_ranges
+from crm_roi_pipeline_tests.test_metrics_figures import table
 
 RENEWAL = ["renewals_won", "renewals_lost", "renewal_rate", "churn_rate", "renewal_revenue_rate"]
 CUSTOMERS = ["active_customers", "repeat_customers", "repeat_customer_rate", "revenue_per_customer"]
@@ -93,13 +94,6 @@ def build(tmp_path_factory, name: str, deals: str, tickets: list[tuple]) -> tupl
         instance=project.instance,
     )
     return project, result
-
-
-def table(project: Project, sql: str) -> list[dict]:
-    with project.connect(read_only=True) as conn:
-        cursor = conn.execute(sql)
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row)) for row in cursor.fetchall()]
 
 
 def _same(got, want) -> bool:
