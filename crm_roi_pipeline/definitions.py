@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import warnings
 
-from dagster import Definitions, PreviewWarning
+from dagster import Definitions, PreviewWarning, in_process_executor
 
 from crm_roi_pipeline.metrics.assets import metrics_assets, metrics_checks
 from crm_roi_pipeline.metrics.uplift_assets import uplift_assets
@@ -27,6 +27,10 @@ defs = Definitions(
     schedules=[nightly_refresh],
     sensors=[refresh_metrics],
     resources=resources(),
+    # Every step opens the one DuckDB file, in turn (the pool of policies.py): a process per step, Dagster's
+    # default, would only add its start-up to each. A 60-month backfill through the UI spent most of its time
+    # there (benchmarks/backfill_ui.py).
+    executor=in_process_executor,
     # Every published table is recomputed by the nightly run, so one freshness policy holds for all of them; the
     # staged tables change only when their export does (policies.py).
 ).map_asset_specs(func=lambda spec: spec if spec.group_name == "staging"
