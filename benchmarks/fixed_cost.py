@@ -92,7 +92,7 @@ def _startup_seconds() -> float:
 
 def _steps(instance, since: float) -> tuple[dict[str, float], list[tuple[str, float, float]]]:
     """Per op, seconds from STEP_START to STEP_SUCCESS; and each run's (id, start, end) since `since`."""
-    from dagster import DagsterEventType, EventRecordsFilter
+    from dagster import DagsterEventType
 
     ops: dict[str, float] = collections.defaultdict(float)
     started: dict[tuple[str, str], float] = {}
@@ -111,7 +111,6 @@ def _steps(instance, since: float) -> tuple[dict[str, float], list[tuple[str, fl
                 started[key] = entry.timestamp
             elif event.event_type in (DagsterEventType.STEP_SUCCESS, DagsterEventType.STEP_FAILURE) and key in started:
                 ops[event.step_key] += entry.timestamp - started.pop(key)
-    del EventRecordsFilter
     return ops, runs
 
 

@@ -124,7 +124,7 @@ def _planned_events_as_ranges():
 def cmd_run(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
-    from crm_roi_pipeline.resources import AssumptionsFile
+    from crm_roi_pipeline.resources import AssumptionsFile, initialized
     from crm_roi_pipeline.settings import env_setting
     from crm_roi_pipeline.sources.registry import parse_sources
 
@@ -157,13 +157,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     headline = None
     checks: list[tuple[str, str, str]] = []
     runs: list[tuple[str, tuple[str, str] | None]] = []  # (job, its range of months, for the staging job)
+    resources = initialized(defs.resources)  # for the planning and the memory of what was published
     if not planned:
         runs.append((STAGING_JOB, (start, end)))
     else:
         from crm_roi_pipeline.staging.plan import plan_staging
 
-        # The Definitions' resources with their EnvVars resolved, as a run would see them.
-        resources = {name: resource.process_config_and_initialize() for name, resource in defs.resources.items()}
         plan = plan_staging(resources["warehouse"], resources["settings"], resources["assumptions"], resources)
         print(f"crm-roi: {plan.describe()}")
         runs += [(STAGING_JOB, months) for months in plan.ranges()]
@@ -227,7 +226,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         "report": headline["report"].value if headline is not None else None,
         "checks": checks,
     }
-    _remember(defs, outcome)
+    _remember(resources, outcome)
     _print_outcome(outcome, env_setting("CRM_ROI_DUCKDB_PATH"))
     return EXIT_OK
 
@@ -254,10 +253,9 @@ def _recall(resources: dict):
     return remembered if remembered is not None and report.exists() else None
 
 
-def _remember(defs, outcome: dict) -> None:
+def _remember(resources: dict, outcome: dict) -> None:
     from crm_roi_pipeline.last_run import remember
 
-    resources = {name: resource.process_config_and_initialize() for name, resource in defs.resources.items()}
     with resources["warehouse"].get_connection() as conn:
         key, _ = _publication(resources, conn)
         remember(conn, key, outcome)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import duckdb
 
-_PACKAGE = Path(__file__).resolve().parent
+from crm_roi_pipeline.project import code_digest
 
 
 def publication_key(conn: duckdb.DuckDBPyConnection, assumptions_file: Path, as_of: dt.date, report: Path) -> str:
@@ -27,10 +27,7 @@ def publication_key(conn: duckdb.DuckDBPyConnection, assumptions_file: Path, as_
     digest.update(staged_stamp(conn).encode())
     digest.update(assumptions_file.read_bytes())
     digest.update(f"{as_of}|{report}".encode())
-    for path in sorted(_PACKAGE.rglob("*")):
-        if path.suffix in (".py", ".sql"):
-            digest.update(path.relative_to(_PACKAGE).as_posix().encode())
-            digest.update(path.read_bytes())
+    digest.update(code_digest().encode())
     return digest.hexdigest()
 
 

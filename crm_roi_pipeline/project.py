@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+from functools import cache
 from pathlib import Path
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
@@ -26,3 +28,17 @@ def project_root() -> Path:
 def resolve_path(value: str | os.PathLike[str]) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else project_root() / path
+
+
+@cache
+def code_digest(*folders: str) -> str:
+    """A hash of the package's own .py and .sql files (below `folders`, or all of them): what a stored result
+    was computed by. Cached: the code does not change while a process runs, and staging asks once per entity."""
+    digest = hashlib.sha256()
+    roots = [_PACKAGE_DIR / f for f in folders] if folders else [_PACKAGE_DIR]
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.suffix in (".py", ".sql"):
+                digest.update(path.relative_to(_PACKAGE_DIR).as_posix().encode())
+                digest.update(path.read_bytes())
+    return digest.hexdigest()

@@ -288,3 +288,9 @@ def bound_resources() -> dict:
         ),
         **{name: resource.from_env() for name, resource in API_SOURCES.items()},
     }
+
+
+def initialized(resources: dict) -> dict:
+    """The resources with their EnvVars resolved, as a run would see them: for work outside a run (planning
+    which months to stage, remembering what a run published)."""
+    return {name: resource.process_config_and_initialize() for name, resource in resources.items()}

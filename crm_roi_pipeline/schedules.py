@@ -60,12 +60,12 @@ def nightly_refresh(context: ScheduleEvaluationContext):
     import duckdb
 
     from crm_roi_pipeline.errors import CrmRoiError
-    from crm_roi_pipeline.resources import bound_resources
+    from crm_roi_pipeline.resources import bound_resources, initialized
     from crm_roi_pipeline.staging.plan import plan_staging
 
     keys = monthly_partitions.get_partition_keys(current_time=context.scheduled_execution_time)
     try:
-        resources = {name: resource.process_config_and_initialize() for name, resource in bound_resources().items()}
+        resources = initialized(bound_resources())
         plan = plan_staging(resources["warehouse"], resources["settings"], resources["assumptions"], resources,
                             last_partition=dt.date.fromisoformat(keys[-1]))
     except (CrmRoiError, OSError, duckdb.Error) as exc:  # a database another run holds, a folder gone: as before

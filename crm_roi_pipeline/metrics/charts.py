@@ -45,7 +45,8 @@ def set_margins(fig, *, left: float = 0.95, right: float = 0.25, top: float = 0.
 Panel = tuple[str, str, Callable[[float], float | None], str]
 
 
-def _percent(value: float | None) -> float | None:
+def as_percent(value: float | None) -> float | None:
+    """A rate as a chart plots it (0.25 -> 25)."""
     return None if value is None else value * 100
 
 
@@ -81,7 +82,7 @@ def monthly_chart(rows: list[dict], windows: Windows, path: Path, currency: str 
     """Won revenue, win rate and days to close by month: the series an analyst looks at first."""
     panels: list[Panel] = [
         ("won_revenue", f"Won revenue ({currency + ' ' if currency else ''}per month)", lambda v: v, "bar"),
-        ("win_rate", "Win rate (%)", _percent, "line"),
+        ("win_rate", "Win rate (%)", as_percent, "line"),
         ("median_days_to_close", "Median days to close", lambda v: v, "line"),
     ]
     plt, fig = _draw_panels(rows, windows, panels, "Monthly sales metrics", 8)

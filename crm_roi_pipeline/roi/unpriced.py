@@ -9,11 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from crm_roi_pipeline.metrics import labels
-from crm_roi_pipeline.metrics.charts import Panel
-
-
-def _percent(value: float | None) -> float | None:
-    return None if value is None else value * 100
+from crm_roi_pipeline.metrics.charts import Panel, as_percent
 
 
 def _same(value: float | None) -> float | None:
@@ -40,8 +36,8 @@ CUSTOMERS = Section(
     "per customer is won revenue shared among customers, so adding them would count that revenue twice",
     missing="An empty renewal figure means no deal closed in that window says it is a renewal (deal_type), which is "
     "how a CRM records a customer staying or leaving.",
-    panels=(("renewal_rate", "Renewal rate (%)", _percent, "line"),
-            ("repeat_customer_rate", "Repeat customers (%)", _percent, "line"),
+    panels=(("renewal_rate", "Renewal rate (%)", as_percent, "line"),
+            ("repeat_customer_rate", "Repeat customers (%)", as_percent, "line"),
             ("revenue_per_customer", "Revenue per customer", _same, "bar")),
 )
 SERVICE = Section(
@@ -55,7 +51,7 @@ SERVICE = Section(
     "with the CRM.",
     panels=(("tickets_created", "Tickets created", _same, "bar"),
             ("median_first_response_hours", "Median hours to first response", _same, "line"),
-            ("csat_rate", "Satisfied (% of rated)", _percent, "line")),
+            ("csat_rate", "Satisfied (% of rated)", as_percent, "line")),
 )
 SECTIONS = (CUSTOMERS, SERVICE)
 UNPRICED = frozenset(f for section in SECTIONS for f in section.figures)

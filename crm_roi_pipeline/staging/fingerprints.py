@@ -21,29 +21,20 @@ from pathlib import Path
 
 import duckdb
 
+from crm_roi_pipeline.months import add_months
+from crm_roi_pipeline.project import code_digest
 from crm_roi_pipeline.settings import Assumptions
 from crm_roi_pipeline.sources.fields import MONTH_FIELD
 
 NO_PARTITION = "none"
-_PACKAGE = Path(__file__).resolve().parents[1]
-
-
-def _code_hash() -> str:
-    """The staging code and the sources' code: a change to either may change every staged row."""
-    digest = hashlib.sha256()
-    for folder in ("staging", "sources"):
-        for path in sorted((_PACKAGE / folder).rglob("*")):
-            if path.suffix in (".py", ".sql"):
-                digest.update(path.relative_to(_PACKAGE).as_posix().encode())
-                digest.update(path.read_bytes())
-    return digest.hexdigest()
 
 
 def context_hash(inputs: list[Path], extra: str = "", *, assumptions: Assumptions, history_start: dt.date) -> str:
     """What shapes the staged rows besides the entity's own rows: the other input files (lookups, rates,
     mapping files), the assumptions staging reads, the history start, the code, and `extra` (a source's
     settings, such as SALESFORCE_CSAT_FIELD)."""
-    digest = hashlib.sha256(_code_hash().encode())
+    # The staging code and the sources' code: a change to either may change every staged row.
+    digest = hashlib.sha256(code_digest("staging", "sources").encode())
     for path in sorted(inputs):
         digest.update(path.name.encode())
         digest.update(path.read_bytes())
@@ -52,17 +43,21 @@ def context_hash(inputs: list[Path], extra: str = "", *, assumptions: Assumption
     return digest.hexdigest()[:16]
 
 
+def month_keys(first: dt.date, last: dt.date) -> list[str]:
+    """The keys of crm.fingerprints for the months first..last: 'YYYY-MM' each, and 'none'."""
+    keys, day = [], first
+    while day <= last:
+        keys.append(f"{day:%Y-%m}")
+        day = add_months(day, 1)
+    return keys + [NO_PARTITION]
+
+
 def month_fingerprints(conn: duckdb.DuckDBPyConnection, entity: str, raw_table: str | None, context: str,
                        first: dt.date, last: dt.date, history_start: dt.date,
                        last_partition: dt.date) -> dict[str, str]:
     """month ('YYYY-MM' or 'none') -> fingerprint of the raw rows in `raw_table` (None: no input), for every
     month first..last (an empty month has the fingerprint of no rows) and the rows of no partition."""
-    months = {}
-    day = first
-    while day <= last:
-        months[f"{day:%Y-%m}"] = f"{context}:0:0"
-        day = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-    months[NO_PARTITION] = f"{context}:0:0"
+    months = {key: f"{context}:0:0" for key in month_keys(first, last)}
     if raw_table is None:
         return months
     month = f"date_trunc('month', r.{MONTH_FIELD[entity]})::DATE"

@@ -110,8 +110,4 @@ def plan_staging(warehouse, settings, assumptions, resources, last_partition: dt
 
 
 def _all_months(last_partition: dt.date) -> list[str]:
-    months, day = [], HISTORY_START
-    while day <= last_partition:
-        months.append(f"{day:%Y-%m}")
-        day = add_months(day, 1)
-    return months + [fingerprints.NO_PARTITION]
+    return fingerprints.month_keys(HISTORY_START, last_partition)
