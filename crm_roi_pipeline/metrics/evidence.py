@@ -7,7 +7,8 @@
   the staggered (team by team) effect.
 - `revenue_lift`: the lift the ROI credits, with its verdict (`metrics.lift`).
 
-Every bootstrap is seeded: the same data give the same intervals on every run.
+Every bootstrap is seeded, and every sample it resamples is read in a fixed order (ORDER BY ALL: hash
+aggregates and joins return rows in any order): the same data give the same intervals on every run.
 """
 
 from __future__ import annotations
@@ -97,7 +98,7 @@ def renewal_deals(conn, windows: Windows, label: str) -> np.ndarray:
     first, last = windows.pre if label == "pre" else windows.post
     rows = conn.execute(
         "SELECT CASE WHEN is_won THEN amount ELSE 0 END::DOUBLE, amount::DOUBLE FROM _deals "
-        "WHERE is_closed AND is_renewal AND closed_month BETWEEN ? AND ?", [first, last],
+        "WHERE is_closed AND is_renewal AND closed_month BETWEEN ? AND ? ORDER BY ALL", [first, last],
     ).fetchall()
     return np.array(rows, dtype=float).reshape(-1, 2)
 
@@ -130,7 +131,7 @@ def won_deals(conn, windows: Windows) -> pd.DataFrame:
     window_buckets(conn, windows)
     return conn.execute(
         "SELECT b.bucket AS period, d.amount, d.days_to_close FROM _deals AS d "
-        "JOIN _buckets AS b ON b.month = d.closed_month WHERE d.is_closed AND d.is_won"
+        "JOIN _buckets AS b ON b.month = d.closed_month WHERE d.is_closed AND d.is_won ORDER BY ALL"
     ).df()
 
 
@@ -152,7 +153,8 @@ def window_tickets(conn, windows: Windows) -> pd.DataFrame:
         "SELECT b.bucket AS period, t.first_response_hours, NULL::DOUBLE AS resolution_hours "
         "FROM _tickets AS t JOIN _buckets AS b ON b.month = t.created_month WHERE t.first_response_hours IS NOT NULL "
         "UNION ALL SELECT b.bucket, NULL, t.resolution_hours "
-        "FROM _tickets AS t JOIN _buckets AS b ON b.month = t.closed_month WHERE t.resolution_hours IS NOT NULL"
+        "FROM _tickets AS t JOIN _buckets AS b ON b.month = t.closed_month WHERE t.resolution_hours IS NOT NULL "
+        "ORDER BY ALL"
     ).df()
 
 
@@ -184,7 +186,8 @@ def window_accounts(conn, windows: Windows) -> pd.DataFrame:
             loose AS (SELECT row_number() OVER () AS deal, * FROM d WHERE account_key IS NULL AND is_renewal)
             SELECT account_key AS unit, {select} FROM d WHERE account_key IS NOT NULL GROUP BY account_key
             UNION ALL
-            SELECT NULL, {select} FROM loose GROUP BY deal"""
+            SELECT NULL, {select} FROM loose GROUP BY deal
+            ORDER BY ALL"""
     ).df()
 
 
