@@ -74,7 +74,7 @@ def _partition_range(first: dt.date | None, last: dt.date | None) -> tuple[str, 
 def failure_messages(result) -> list[str]:
     """The user's error message of each failed step of a run, prefixed with the asset. A blocking check that
     failed with ERROR severity is told by its own result: the check, the rows, what it does, the fix."""
-    messages = []
+    messages, told = [], False
     failed_checks = [
         event.event_specific_data for event in result.all_events
         if event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed
@@ -85,11 +85,13 @@ def failure_messages(result) -> list[str]:
             continue
         data = event.step_failure_data
         if data.error is not None and data.error.cls_name == "DagsterAssetCheckFailedError" and failed_checks:
-            messages += [
+            # Every failed ERROR check once, however many check steps failed (one per table).
+            messages += [] if told else [
                 f"{check.asset_key.to_user_string()} {check.check_name} (ERROR check; metrics and ROI are not "
                 f"published from this data): {check.description}"
                 for check in failed_checks
             ]
+            told = True
             continue
         if data.user_failure_data is not None and data.user_failure_data.description:
             text = data.user_failure_data.description

@@ -97,3 +97,17 @@ def test_the_automation_requests_no_metrics_while_a_blocking_check_fails(project
     project.stage("2024-07-01", "2024-07-01", checks=True)
     fixed = evaluate_automation_conditions(defs=defs, instance=project.instance, cursor=blocked.cursor)
     assert fixed.get_num_requested(AssetKey(["metrics", "facts"])) == 1
+
+
+def test_failed_checks_of_two_tables_are_each_told_once(project):
+    # A negative won amount and a negative spend (amounts_not_negative of crm/deals and of crm/spend): two check
+    # steps fail, and the run's messages name each failed check once, not once per failed step.
+    _write(project, bad=True)
+    project.write("spend.csv", "month,category,amount\n2024-07-01,marketing,-500\n")
+    result = project.stage("2024-07-01", "2024-07-01", entities=["deals", "spend"], checks=True, raise_on_error=False)
+    assert not result.success
+    from crm_roi_pipeline.cli import failure_messages
+
+    messages = failure_messages(result)
+    assert sorted(m.split(" (ERROR check")[0] for m in messages) == ["crm/deals amounts_not_negative",
+                                                                     "crm/spend amounts_not_negative"], messages
