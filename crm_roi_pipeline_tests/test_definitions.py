@@ -10,7 +10,10 @@ from crm_roi_pipeline.sources.registry import API_SOURCES
 
 def test_every_asset_and_check_opens_the_database_in_the_one_pool():
     nodes = [a.node_def for a in defs.assets] + [c.node_def for c in defs.asset_checks]
-    assert len(nodes) == 11 + 21  # 5 staging, 4 metrics tables, uplift, roi; 16 SQL, 4 completeness, 1 history
+    # 5 staging, 4 metrics tables, uplift, roi; the SQL checks of each of the 5 tables in one step each,
+    # 4 completeness checks and 1 on the history
+    assert len(nodes) == 11 + 5 + 4 + 1
+    assert sum(len(c.check_keys) for c in defs.asset_checks) == 16 + 4 + 1
     assert {node.name: node.pool for node in nodes} == {node.name: DUCKDB_POOL for node in nodes}
 
 
