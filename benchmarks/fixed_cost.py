@@ -134,7 +134,7 @@ def run_once(persistent: bool, database: Path, home: Path | None) -> dict:
     _install(timers)
     stores = [0.0]
     captured: list = []
-    real_ephemeral, real_get = DagsterInstance.ephemeral, DagsterInstance.get
+    real_ephemeral, real_from_config = DagsterInstance.ephemeral, DagsterInstance.from_config
 
     def keep(instance):
         storage = instance._event_storage  # noqa: SLF001 (a benchmark's probe, not product code)
@@ -151,14 +151,14 @@ def run_once(persistent: bool, database: Path, home: Path | None) -> dict:
         return instance
 
     DagsterInstance.ephemeral = staticmethod(lambda *a, **k: keep(real_ephemeral(*a, **k)))
-    DagsterInstance.get = staticmethod(lambda *a, **k: keep(real_get(*a, **k)))
+    DagsterInstance.from_config = staticmethod(lambda *a, **k: keep(real_from_config(*a, **k)))
     since = time.time()
     started = time.perf_counter()
     try:
         with contextlib.redirect_stdout(io.StringIO()) as out:
-            code = cli.main(["run", "-q"])
+            code = cli.main(["run", "-q"] if persistent else ["run", "-q", "--ephemeral"])
     finally:
-        DagsterInstance.ephemeral, DagsterInstance.get = real_ephemeral, real_get
+        DagsterInstance.ephemeral, DagsterInstance.from_config = real_ephemeral, real_from_config
     wall = time.perf_counter() - started
     if code != 0:
         raise SystemExit(f"crm-roi run failed ({code}):\n{out.getvalue()[-3000:]}")

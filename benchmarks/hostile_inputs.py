@@ -119,7 +119,7 @@ def run_cli(root: Path, env: dict[str, str]) -> tuple[int | None, str, float, in
     full.pop("DAGSTER_HOME", None)
     started = time.monotonic()
     try:
-        proc = subprocess.run([sys.executable, "-c", RUNNER, "run", "--from", "2022-01", "--to", "2024-12", "-q"],
+        proc = subprocess.run([sys.executable, "-c", RUNNER, "run", "--from", "2022-01", "--to", "2024-12", "-q", "--ephemeral"],
                               env=full, capture_output=True, text=True, timeout=300, errors="replace")
     except subprocess.TimeoutExpired:
         return None, "", time.monotonic() - started, 0

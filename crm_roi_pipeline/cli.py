@@ -40,6 +40,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--full", action="store_true",
                      help="stage every month, changed or not (default: only months whose export changed)")
     run.add_argument("-q", "--quiet", action="store_true", help="print only the summary and errors")
+    run.add_argument("--ephemeral", action="store_true",
+                     help="keep this run's Dagster records in memory only (default: the project's instance, "
+                          "$DAGSTER_HOME or dagster_home/, which the UI reads)")
     run.add_argument("--allow-shrink", action="store_true",
                      help="let staging remove more than half of a source's rows of the months (a smaller export on "
                           "purpose); without it such a run stops before writing")
@@ -72,44 +75,19 @@ def _partition_range(first: dt.date | None, last: dt.date | None) -> tuple[str, 
 
 
 def failure_messages(result) -> list[str]:
-    """The user's error message of each failed step of a run, prefixed with the asset. A blocking check that
-    failed with ERROR severity is told by its own result: the check, the rows, what it does, the fix."""
-    messages, told = [], False
-    failed_checks = [
-        event.event_specific_data for event in result.all_events
-        if event.event_type_value == "ASSET_CHECK_EVALUATION" and not event.event_specific_data.passed
-        and event.event_specific_data.severity.value == "ERROR"
-    ]
-    for event in result.all_events:
-        if not event.is_step_failure:
-            continue
-        data = event.step_failure_data
-        if data.error is not None and data.error.cls_name == "DagsterAssetCheckFailedError" and failed_checks:
-            # Every failed ERROR check once, however many check steps failed (one per table).
-            messages += [] if told else [
-                f"{check.asset_key.to_user_string()} {check.check_name} (ERROR check; metrics and ROI are not "
-                f"published from this data): {check.description}"
-                for check in failed_checks
-            ]
-            told = True
-            continue
-        if data.user_failure_data is not None and data.user_failure_data.description:
-            text = data.user_failure_data.description
-        else:
-            error = data.error
-            while error.cause is not None:  # the user's exception, not Dagster's wrapper
-                error = error.cause
-            text = error.message.strip()
-        messages.append(f"{event.step_key.replace('__', '/')}: {text}")
-    return messages
+    """The user's error message of each failed step of a run, prefixed with the asset; a failed blocking ERROR
+    check told by its own result (alerts.failure_messages, which the alerts send too)."""
+    from crm_roi_pipeline.alerts import failure_messages as messages_of
+
+    return messages_of(result.all_events)
 
 
 @contextmanager
 def _planned_events_as_ranges():
     """A run over many months records one "planned" event per month and asset (572 for the whole history)
     unless Dagster is told to record the range once (DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS). The
-    catch Dagster names, failed months not marked failed in the UI, cannot matter for an ephemeral instance,
-    which keeps no record past this command; a DAGSTER_HOME instance keeps Dagster's default. It buys 0.8 s of
+    catch Dagster names, failed months not marked failed in the UI, cannot matter for an ephemeral instance
+    (`--ephemeral`), which keeps no record past this command; the project's instance keeps Dagster's default. It buys 0.8 s of
     the ~11 s warm sample run (benchmarks/sample_run.py, 9 interleaved runs: median paired difference)."""
     name = "DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS"
     before = os.environ.get(name)
@@ -123,9 +101,26 @@ def _planned_events_as_ranges():
             os.environ[name] = before
 
 
+def instance_home() -> Path:
+    """The folder of the Dagster instance `crm-roi run` records its runs in: the one the UI reads, so a run
+    from the command line shows there. `$DAGSTER_HOME`, else the project's `dagster_home/`."""
+    from crm_roi_pipeline.project import resolve_path
+
+    return resolve_path(os.environ.get("DAGSTER_HOME") or "dagster_home")
+
+
+def project_instance():
+    from dagster import DagsterInstance
+
+    home = instance_home()
+    home.mkdir(parents=True, exist_ok=True)
+    return DagsterInstance.from_config(str(home))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from dagster import DagsterInstance
 
+    from crm_roi_pipeline.alerting import alert_failed_cli_run
     from crm_roi_pipeline.resources import AssumptionsFile, initialized
     from crm_roi_pipeline.settings import env_setting
     from crm_roi_pipeline.sources.registry import parse_sources
@@ -150,11 +145,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         progress = logging.getLogger("crm_roi.progress")
         progress.addHandler(handler)
         progress.setLevel(logging.INFO)
-    ephemeral = not os.environ.get("DAGSTER_HOME")
-    instance = DagsterInstance.ephemeral() if ephemeral else DagsterInstance.get()
+    ephemeral = args.ephemeral
+    instance = DagsterInstance.ephemeral() if ephemeral else project_instance()
     planned = not (args.first or args.last or args.full)
     months_text = "the months that changed" if planned else f"months {start[:7]} … {end[:7]}"
     print(f"crm-roi: {months_text}, sources {env_setting('CRM_ROI_SOURCE')}, database {env_setting('CRM_ROI_DUCKDB_PATH')}")
+    print("crm-roi: runs recorded in memory only (--ephemeral)" if ephemeral else
+          f"crm-roi: runs recorded in the Dagster instance {instance_home()} (the UI shows them with DAGSTER_HOME set to it)")
     summary: dict[str, list] = {}  # asset -> [staged, rejected, rows now], summed over the staging runs
     headline = None
     checks: list[tuple[str, str, str]] = []
@@ -198,6 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not result.success:
             for message in failure_messages(result) or ["the run failed; see the Dagster run logs"]:
                 print(f"crm-roi: FAILED {message}", file=sys.stderr)
+            alert_failed_cli_run(result)  # CRM_ROI_ALERT_WEBHOOK; the sensor leaves runs of crm-roi run to this
             return EXIT_RUN_FAILED
         for event in result.all_events:
             if event.event_type_value == "ASSET_CHECK_EVALUATION":

@@ -6,6 +6,7 @@ import warnings
 
 from dagster import Definitions, PreviewWarning, in_process_executor
 
+from crm_roi_pipeline.alerting import Alerts, alert_on_run_failure
 from crm_roi_pipeline.metrics.assets import metrics_assets, metrics_checks
 from crm_roi_pipeline.metrics.uplift_assets import uplift_assets
 from crm_roi_pipeline.policies import NIGHTLY_FRESHNESS
@@ -25,8 +26,10 @@ defs = Definitions(
     asset_checks=[*staging_checks, *metrics_checks],
     jobs=[stage_crm_job, publish_metrics_job],
     schedules=[nightly_refresh],
-    sensors=[refresh_metrics],
-    resources=resources(),
+    # A failed run's alert (CRM_ROI_ALERT_WEBHOOK; without it, nothing is sent): runs of `crm-roi run` alert
+    # from the CLI, every other run from this sensor under the daemon (docs/alerts.md).
+    sensors=[refresh_metrics, alert_on_run_failure],
+    resources={**resources(), "alerts": Alerts.from_env()},
     # Every step opens the one DuckDB file, in turn (the pool of policies.py): a process per step, Dagster's
     # default, would only add its start-up to each. A 60-month backfill through the UI spent most of its time
     # there (benchmarks/backfill_ui.py).

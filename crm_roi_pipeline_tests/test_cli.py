@@ -3,9 +3,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import duckdb
@@ -25,9 +27,10 @@ def _run(tmp_path, *args, csv_dir=None, assumptions=None, extra_env=None):
         "CRM_ROI_CSV_DIR": str(csv_dir or FIXTURES / "data_cloud_workshop"),
         "CRM_ROI_DUCKDB_PATH": str(tmp_path / "out.duckdb"),
         "CRM_ROI_ASSUMPTIONS": str(assumptions or _assumptions(tmp_path)),
+        # The default instance, as a user runs it, in a DAGSTER_HOME of the test's own.
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
         **(extra_env or {}),
     }
-    env.pop("DAGSTER_HOME", None)
     return subprocess.run([CRM_ROI, *args], env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
 
 
@@ -128,8 +131,9 @@ def test_two_runs_at_once_queue_on_the_lock_and_lose_nothing(tmp_path):
         "CRM_ROI_CSV_DIR": str(REPO / "data" / "sample"),
         "CRM_ROI_DUCKDB_PATH": str(tmp_path / "out.duckdb"),
         "CRM_ROI_ASSUMPTIONS": str(REPO / "data" / "roi_assumptions.yaml"),
+        # Both runs record in one instance, as two runs of a team's cron and an analyst would.
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
     }
-    env.pop("DAGSTER_HOME", None)
     # The whole history and the sample's months at the same time, as a backfill and an analyst would.
     runs = [
         subprocess.Popen([CRM_ROI, "run", "-q"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
@@ -168,3 +172,62 @@ def test_secrets_are_bound_through_envvar_so_the_ui_shows_names_not_values(tmp_p
     proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["True", "SALESFORCE_ACCESS_TOKEN", "None"]
+
+
+def test_the_ui_shows_what_crm_roi_run_materialized(tmp_path):
+    # No DAGSTER_HOME: `crm-roi run` records in the project's instance, <project>/dagster_home/ (the project
+    # is this test's folder, CRM_ROI_PROJECT_ROOT), and the webserver reading that instance shows its runs and
+    # every month of every staged table as materialized: 2015-01 (CRM_ROI_HISTORY_START's default) to this
+    # month, all of them on a first run.
+    from crm_roi_pipeline_tests.test_webserver import _free_port, _graphql
+
+    env = {**os.environ, "CRM_ROI_PROJECT_ROOT": str(tmp_path), "CRM_ROI_CSV_DIR": str(FIXTURES / "data_cloud_workshop"),
+           "CRM_ROI_DUCKDB_PATH": str(tmp_path / "out.duckdb"), "CRM_ROI_ASSUMPTIONS": str(_assumptions(tmp_path))}
+    env.pop("DAGSTER_HOME", None)
+    proc = subprocess.run([CRM_ROI, "run", "-q"], env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    printed = sorted(line.rsplit("(run ", 1)[1].rstrip(")") for line in proc.stdout.splitlines() if "(run " in line)
+    assert len(printed) == 2  # stage_crm and publish_metrics
+    home = tmp_path / "dagster_home"
+    assert home.is_dir()
+
+    today = dt.date.today()
+    months = (today.year - 2015) * 12 + today.month
+    port = _free_port()
+    server = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-webserver"), "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=REPO, env={**env, "DAGSTER_HOME": str(home)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    query = """{
+      runsOrError { ... on Runs { results { runId status tags { key value } } } }
+      assetNodes { assetKey { path } partitionStats { numMaterialized numPartitions numFailed } } }"""
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                data = _graphql(port, query)["data"]
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, "the webserver did not answer"
+                time.sleep(0.5)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    runs = data["runsOrError"]["results"]
+    assert sorted(run["runId"][:8] for run in runs) == printed
+    assert {run["status"] for run in runs} == {"SUCCESS"}
+    assert all({"key": "crm_roi/launched_by", "value": "crm-roi run"} in run["tags"] for run in runs)
+    stats = {"/".join(node["assetKey"]["path"]): node["partitionStats"] for node in data["assetNodes"]
+             if node["assetKey"]["path"][0] == "crm"}
+    assert sorted(stats) == ["crm/activities", "crm/deals", "crm/leads", "crm/spend", "crm/tickets"]
+    assert all(s == {"numMaterialized": months, "numPartitions": months, "numFailed": 0} for s in stats.values()), stats
+
+
+def test_ephemeral_leaves_no_instance_behind(tmp_path):
+    env = {**os.environ, "CRM_ROI_PROJECT_ROOT": str(tmp_path), "CRM_ROI_CSV_DIR": str(FIXTURES / "data_cloud_workshop"),
+           "CRM_ROI_DUCKDB_PATH": str(tmp_path / "out.duckdb"), "CRM_ROI_ASSUMPTIONS": str(_assumptions(tmp_path))}
+    env.pop("DAGSTER_HOME", None)
+    proc = subprocess.run([CRM_ROI, "run", "-q", "--ephemeral"], env=env, capture_output=True, text=True, timeout=600,
+                          cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "dagster_home").exists()

@@ -107,5 +107,5 @@ def test_a_run_stages_only_the_months_that_changed(tmp_path):
             (12345.67,)]
     full_db = tmp_path / "full.duckdb"
     shutil.copy(tmp_path / "crm.duckdb", full_db)
-    _run({**{k: v for k, v in env.items() if k != "DAGSTER_HOME"}, "CRM_ROI_DUCKDB_PATH": str(full_db)}, "--full")
+    _run({**env, "CRM_ROI_DUCKDB_PATH": str(full_db)}, "--full", "--ephemeral")
     assert _tables(full_db) == staged

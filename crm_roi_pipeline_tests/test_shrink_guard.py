@@ -93,8 +93,8 @@ def test_the_cli_exits_1_and_allow_shrink_lets_it_through(project):
     project.write("deals.csv", HEADER)
     env = {**os.environ, "CRM_ROI_SOURCE": "csv", "CRM_ROI_CSV_DIR": str(project.csv_dir),
            "CRM_ROI_DUCKDB_PATH": str(project.db_path), "CRM_ROI_ASSUMPTIONS": str(project.assumptions)}
-    env.pop("DAGSTER_HOME", None)
-    command = [sys.executable, "-m", "crm_roi_pipeline.cli", "run", "--from", "2024-01", "--to", "2024-12", "-q"]
+    command = [sys.executable, "-m", "crm_roi_pipeline.cli", "run", "--from", "2024-01", "--to", "2024-12", "-q",
+               "--ephemeral"]
     refused = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
     assert refused.returncode == 1
     assert "crm-roi: FAILED crm/deals: this run would leave 0 of the 60 rows" in refused.stderr

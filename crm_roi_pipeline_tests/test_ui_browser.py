@@ -47,7 +47,7 @@ def ui(tmp_path_factory):
     }
     env.pop("CRM_ROI_REPORTS_DIR", None)
     bin_dir = Path(sys.executable).parent
-    # The CLI records its runs in the instance when DAGSTER_HOME is set: the UI then shows them.
+    # The CLI records its runs in the instance of DAGSTER_HOME (the project's dagster_home/ without it): the UI shows them.
     run = subprocess.run([str(bin_dir / "crm-roi"), "run", "-q"], env=env, capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     port = _free_port()
