@@ -111,10 +111,24 @@ def instance_home() -> Path:
 
 def project_instance():
     from dagster import DagsterInstance
+    from dagster._core.errors import DagsterInvalidConfigError
 
     home = instance_home()
     home.mkdir(parents=True, exist_ok=True)
-    return DagsterInstance.from_config(str(home))
+    try:
+        return DagsterInstance.from_config(str(home))
+    except DagsterInvalidConfigError as exc:  # e.g. deploy/postgres/dagster.yaml without DAGSTER_PG_URL
+        reasons = "; ".join(_config_reason(error.message) for error in exc.errors) or str(exc).splitlines()[0]
+        raise CrmRoiError(f"{home / 'dagster.yaml'}: the Dagster instance settings cannot be read: {reasons}. Nothing "
+                          "was run. Fix: set the variable it names, or run with --ephemeral.") from None
+
+
+def _config_reason(message: str) -> str:
+    """One line of Dagster's config error: an unset variable by its name, else the message's first line."""
+    import re
+
+    unset = re.search(r'environment variable "([^"]+)" which is not set', message)
+    return f"{unset.group(1)} is not set" if unset else message.strip().splitlines()[0]
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -231,3 +231,24 @@ def test_ephemeral_leaves_no_instance_behind(tmp_path):
                           cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "dagster_home").exists()
+
+
+def test_the_postgres_instance_without_its_url_is_a_plain_error_and_nothing_is_run(tmp_path):
+    # deploy/postgres/dagster.yaml copied into DAGSTER_HOME, as docs/operations.md says, but DAGSTER_PG_URL unset.
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "deploy" / "postgres" / "dagster.yaml").read_text())
+    env = {k: v for k, v in os.environ.items() if k != "DAGSTER_PG_URL"}
+    proc = subprocess.run([CRM_ROI, "run", "-q"], capture_output=True, text=True, timeout=300, cwd=tmp_path, env={
+        **env, "DAGSTER_HOME": str(home), "CRM_ROI_DUCKDB_PATH": str(tmp_path / "out.duckdb"),
+        "CRM_ROI_ASSUMPTIONS": str(_assumptions(tmp_path))})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == (
+        f"crm-roi: {home / 'dagster.yaml'}: the Dagster instance settings cannot be read: DAGSTER_PG_URL is not set. "
+        "Nothing was run. Fix: set the variable it names, or run with --ephemeral.")
+    assert not (tmp_path / "out.duckdb").exists()
+    # Set but empty: named too.
+    proc = _run(tmp_path, "run", "-q", extra_env={"DAGSTER_HOME": str(home), "DAGSTER_PG_URL": ""})
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("crm-roi: DAGSTER_PG_URL is empty: the Dagster instance's database"), proc.stderr
+    assert not (tmp_path / "out.duckdb").exists()
