@@ -7,7 +7,6 @@ a setting came from and never its secret value.
 from __future__ import annotations
 
 import os
-import re
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -47,9 +46,6 @@ def _attached(config: dict, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             for other in [k for k, (_, users) in _instances.items() if users == 0]:
                 _instances.pop(other)[0].close()  # a test suite's many files would keep many instances
             entry = _instances[key] = [duckdb.connect(":memory:", config=config), 0]
-            # The parsing macros, once per instance, in its own in-memory catalog (`memory`), which every
-            # connection's search path reads: made by each connection, they cost 5 ms of its 12.
-            entry[0].execute(read_sql("staging/sql/macros.sql"))
         entry[1] += 1
     instance = entry[0]
     try:
@@ -59,7 +55,6 @@ def _attached(config: dict, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
             # and every `crm.deals` ambiguous.
             conn.execute(f"ATTACH '{str(path).replace(chr(39), chr(39) * 2)}' AS {_ATTACHED_AS}")
             conn.execute(f"USE {_ATTACHED_AS}")
-            conn.execute(f"SET search_path = '{_ATTACHED_AS}.main,memory.main'")
             yield conn
         finally:
             # Closing the connection rolls back what it left open and drops its temporary tables;
@@ -70,18 +65,6 @@ def _attached(config: dict, path: Path) -> Iterator[duckdb.DuckDBPyConnection]:
     finally:
         with _instances_lock:
             entry[1] -= 1
-
-
-# The tables schema.sql creates if they do not exist: when they all do, it would change nothing, and costs 3.6 ms
-# of a connection's 7 to parse and bind.
-_SCHEMA_TABLES = sorted(set(re.findall(r"CREATE TABLE IF NOT EXISTS crm\.(\w+)", read_sql("staging/sql/schema.sql"))))
-
-
-def _has_every_table(conn) -> bool:
-    found = conn.execute(
-        f"SELECT count(*) FROM duckdb_tables() WHERE database_name = '{_ATTACHED_AS}' AND schema_name = 'crm' "
-        "AND list_contains(?, table_name)", [_SCHEMA_TABLES]).fetchone()[0]
-    return found == len(_SCHEMA_TABLES)
 
 
 def database_problem(exc: BaseException, path: Path, memory_limit: str) -> CrmRoiError | None:
@@ -220,8 +203,8 @@ class Warehouse(DuckDBResource):
                 try:
                     with _attached(config, path) as conn:
                         conn.execute("SET TimeZone = 'UTC'")
-                        if not _has_every_table(conn):  # a new file, or one from before a table was added
-                            conn.execute(read_sql("staging/sql/schema.sql"))
+                        conn.execute(read_sql("staging/sql/macros.sql"))
+                        conn.execute(read_sql("staging/sql/schema.sql"))
                         yield conn
                 except (duckdb.IOException, duckdb.PermissionException, duckdb.OutOfMemoryException,
                         duckdb.ParserException, duckdb.InvalidInputException, OSError) as exc:
