@@ -109,6 +109,11 @@ def instance_home() -> Path:
     return resolve_path(os.environ.get("DAGSTER_HOME") or "dagster_home")
 
 
+def _shown(path: Path) -> str:
+    """`path` relative to the working directory when it lies below it, as the user would type it."""
+    return os.path.relpath(path) if path.is_relative_to(Path.cwd()) else str(path)
+
+
 def project_instance():
     from dagster import DagsterInstance
     from dagster._core.errors import DagsterInvalidConfigError
@@ -165,7 +170,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     months_text = "the months that changed" if planned else f"months {start[:7]} … {end[:7]}"
     print(f"crm-roi: {months_text}, sources {env_setting('CRM_ROI_SOURCE')}, database {env_setting('CRM_ROI_DUCKDB_PATH')}")
     print("crm-roi: runs recorded in memory only (--ephemeral)" if ephemeral else
-          f"crm-roi: runs recorded in the Dagster instance {instance_home()} (the UI shows them with DAGSTER_HOME set to it)")
+          f"crm-roi: runs recorded in the Dagster instance {_shown(instance_home())} (the UI shows them with DAGSTER_HOME "
+          "set to it)")
     summary: dict[str, list] = {}  # asset -> [staged, rejected, rows now], summed over the staging runs
     headline = None
     checks: list[tuple[str, str, str]] = []
