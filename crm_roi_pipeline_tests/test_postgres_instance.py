@@ -213,39 +213,37 @@ class Deployment:
     def runs(self, **run_filter) -> list[dict]:
         return self.query(RUNS, {"filter": run_filter})["runsOrError"]["results"]
 
-    def wait_for_backfill(self, backfill_id: str, timeout: float) -> dict:
+    def _until(self, read, done, timeout: float, what, pause: float = 2) -> dict | str:
+        """Poll `read()` until `done(value)`, the processes alive; past `timeout`, fail saying `what(value)` with
+        the processes' logs."""
         deadline = time.monotonic() + timeout
         while True:
             self._check_alive()
-            status = self.query(STATUS, {"id": backfill_id})["partitionBackfillOrError"]
-            if status["status"] in FINISHED:
-                return status
+            value = read()
+            if done(value):
+                return value
             if time.monotonic() > deadline:
-                raise AssertionError(f"backfill still {status['status']} after {timeout:.0f} s:\n{self.logs()}")
-            time.sleep(2)
+                raise AssertionError(f"{what(value)} after {timeout:.0f} s:\n{self.logs()}")
+            time.sleep(pause)
+
+    def _backfill(self, backfill_id: str) -> dict:
+        return self.query(STATUS, {"id": backfill_id})["partitionBackfillOrError"]
+
+    def wait_for_backfill(self, backfill_id: str, timeout: float) -> dict:
+        return self._until(lambda: self._backfill(backfill_id), lambda status: status["status"] in FINISHED, timeout,
+                           lambda status: f"backfill still {status['status']}")
 
     def wait_for_backfill_run(self, backfill_id: str, timeout: float) -> None:
         """Wait until the daemon has submitted the backfill's first run (queued, or already taken)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self._check_alive()
-            status = self.query(STATUS, {"id": backfill_id})["partitionBackfillOrError"]
-            if status["runs"]:
-                return
-            if status["status"] in FINISHED or time.monotonic() > deadline:
-                raise AssertionError(f"the backfill's run was not submitted in {timeout:.0f} s ({status}):\n{self.logs()}")
-            time.sleep(0.5)
+        status = self._until(lambda: self._backfill(backfill_id),
+                             lambda status: status["runs"] or status["status"] in FINISHED, timeout,
+                             lambda status: f"the backfill's run was not submitted ({status})", pause=0.5)
+        assert status["runs"], f"the backfill ended without a run ({status}):\n{self.logs()}"
 
     def wait_for_run(self, run_id: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        while True:
-            self._check_alive()
-            status = self.query(RUN, {"id": run_id})["runOrError"]["status"]
-            if status in ("SUCCESS", "FAILURE", "CANCELED"):
-                return status
-            if time.monotonic() > deadline:
-                raise AssertionError(f"run {run_id} still {status} after {timeout:.0f} s:\n{self.logs()}")
-            time.sleep(2)
+        return self._until(lambda: self.query(RUN, {"id": run_id})["runOrError"]["status"],
+                           lambda status: status in ("SUCCESS", "FAILURE", "CANCELED"), timeout,
+                           lambda status: f"run {run_id} still {status}")
 
     def quiesce(self, timeout: float = 180) -> None:
         """Stop the daemon (no new run, no sensor tick), then wait for the runs under way to end: the DuckDB file
@@ -368,7 +366,7 @@ def test_a_12_month_backfill_through_graphql_on_a_postgres_instance(deployment, 
     deployment.quiesce()
     all_runs = deployment.runs()
     deployment.stop()
-    assert [run for run in all_runs if run["status"] != "SUCCESS"] == []  # nor did a sensor's run fail
+    assert not_failed(all_runs)  # nor did a sensor's run fail
     # The same history is in the PostgreSQL database, not anywhere else.
     in_postgres = runs_in_postgres(pg_url)
     assert {run_id: in_postgres.get(run_id) for run_id in backfill_runs} == backfill_runs
@@ -437,7 +435,7 @@ def test_a_backfill_and_the_nightly_run_at_once_on_a_postgres_instance(deploymen
     deployment.stop()
     one, other = history[nightly_id], history[backfill_run_id]
     assert one["creationTime"] < other["endTime"] and other["creationTime"] < one["endTime"], (one, other)
-    assert [run for run in history.values() if run["status"] != "SUCCESS"] == []
+    assert not_failed(history.values())
     in_postgres = runs_in_postgres(pg_url)
     assert in_postgres[nightly_id] == "SUCCESS"
     assert in_postgres[backfill_run_id] == "SUCCESS"
@@ -457,6 +455,18 @@ def test_a_backfill_and_the_nightly_run_at_once_on_a_postgres_instance(deploymen
         rejects, distinct_rejects = conn.execute(
             "SELECT count(*), count(DISTINCT (entity, source_file, source_row)) FROM crm.rejects").fetchone()
         assert rejects == distinct_rejects, "a rejected row recorded twice"
+
+
+def not_failed(runs) -> bool:
+    """No run failed or was canceled. A metrics run the refresh_metrics sensor queued after the staging runs
+    may still wait in the queue when the test stops the daemon (`quiesce`); waiting is no failure."""
+    runs = list(runs)
+    bad = [(run["runId"], run["jobName"], run["status"]) for run in runs if run["status"] not in ("SUCCESS", "QUEUED")]
+    queued = [run for run in runs if run["status"] == "QUEUED"]
+    assert bad == [], bad
+    assert all(run["jobName"] != "stage_crm" and not any(t["key"] == "dagster/backfill" for t in run["tags"])
+               for run in queued), [(run["runId"], run["jobName"], run["tags"]) for run in queued]
+    return True
 
 
 def _fingerprint(path: Path) -> tuple[str, float]:
