@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -97,14 +98,22 @@ def postgres_server_url():
             pytest.fail(f"CRM_ROI_TEST_PG_URL does not answer: {str(exc).strip()}")
         yield given
         return
+    with own_server("no PostgreSQL server for the instance tests") as (_, url):
+        yield url
+
+
+@contextmanager
+def own_server(why: str):
+    """A throwaway PostgreSQL server, (the server, its URL), stopped and removed after; where none can start,
+    the test is skipped with `why` and the reason."""
     server = PostgresServer(new_root())
     try:
         url = server.start()
     except NoServer as exc:
         server.stop()
-        pytest.skip(f"no PostgreSQL server for the instance tests: {exc}")
+        pytest.skip(f"{why}: {exc}")
     try:
-        yield url
+        yield server, url
     finally:
         server.stop()
 
@@ -474,13 +483,7 @@ def _fingerprint(path: Path) -> tuple[str, float]:
 
 
 def test_a_run_after_postgres_stopped_fails_plainly_and_leaves_duckdb_as_it_was(tmp_path):
-    server = PostgresServer(new_root())
-    try:
-        url = server.start()
-    except NoServer as exc:
-        server.stop()
-        pytest.skip(f"no PostgreSQL binaries to start (and stop) a server of this test's own: {exc}")
-    try:
+    with own_server("no PostgreSQL binaries to start (and stop) a server of this test's own") as (server, url):
         password = urlsplit(url).password
         home = tmp_path / "dagster_home"
         home.mkdir()
@@ -496,8 +499,6 @@ def test_a_run_after_postgres_stopped_fails_plainly_and_leaves_duckdb_as_it_was(
 
         server.stop(remove=False)  # the database goes away between two runs
         second = subprocess.run(command, check=False, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
-    finally:
-        server.stop()
     assert second.returncode == 2, second.stdout + second.stderr
     shown = url.replace(f":{password}@", ":***@")
     assert second.stderr.startswith(f"crm-roi: the Dagster instance's database {shown} (DAGSTER_PG_URL"), second.stderr
