@@ -4,11 +4,7 @@ WITH
 derived AS (
     SELECT
         r.*,
-        -- A subtype naming a channel (Salesforce's TaskSubtype) comes before the type.
-        crm_activity_type(
-            CASE WHEN lower(r.subtype) IN ('call', 'email', 'listemail', 'cadence', 'linkedin') THEN r.subtype
-                 ELSE coalesce(r.type, r.subtype) END
-        ) AS type_,
+        crm_activity_type_lower(r._type_lower) AS type_,
         -- A closed flag decides; without one, a status that reads open; anything else is completed.
         CASE
             WHEN r.is_closed IS NOT NULL THEN CASE WHEN r.is_closed THEN 'completed' ELSE 'open' END
@@ -30,7 +26,14 @@ derived AS (
         coalesce(r.account_id, CASE WHEN r.what_id LIKE '001%' THEN r.what_id END) AS account_id_,
         coalesce(r.lead_id, CASE WHEN r.who_id LIKE '00Q%' THEN r.who_id END) AS lead_id_,
         coalesce(r.contact_id, CASE WHEN r.who_id LIKE '003%' THEN r.who_id END) AS contact_id_
-    FROM _raw_activities_csv AS r
+    -- The macro reads its argument a dozen times: given a column, DuckDB binds the expression behind it once.
+    FROM (
+        SELECT *,
+            -- A subtype naming a channel (Salesforce's TaskSubtype) comes before the type.
+            lower(CASE WHEN lower(subtype) IN ('call', 'email', 'listemail', 'cadence', 'linkedin') THEN subtype
+                       ELSE coalesce(type, subtype) END) AS _type_lower
+        FROM _raw_activities_csv
+    ) AS r
 ),
 -- An activity is staged under the month it occurred.
 dated AS (

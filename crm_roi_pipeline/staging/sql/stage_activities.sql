@@ -14,11 +14,7 @@ WITH
 derived AS (
     SELECT
         r.*,
-        -- A subtype naming a channel (Salesforce's TaskSubtype) comes before the type.
-        crm_activity_type(
-            CASE WHEN lower(r.subtype) IN ('call', 'email', 'listemail', 'cadence', 'linkedin') THEN r.subtype
-                 ELSE coalesce(r.type, r.subtype) END
-        ) AS type_,
+        crm_activity_type_lower(r._type_lower) AS type_,
         -- A closed flag decides; without one, a status that reads open; anything else is completed.
         CASE
             WHEN r.is_closed IS NOT NULL THEN CASE WHEN r.is_closed THEN 'completed' ELSE 'open' END
@@ -35,7 +31,14 @@ derived AS (
         {% filter indent(8, first=True) %}
         {% include 'sources/salesforce/sql/activity_links.sql' %}
         {% endfilter %}
-    FROM {{ raw_table }} AS r
+    -- The macro reads its argument a dozen times: given a column, DuckDB binds the expression behind it once.
+    FROM (
+        SELECT *,
+            -- A subtype naming a channel (Salesforce's TaskSubtype) comes before the type.
+            lower(CASE WHEN lower(subtype) IN ('call', 'email', 'listemail', 'cadence', 'linkedin') THEN subtype
+                       ELSE coalesce(type, subtype) END) AS _type_lower
+        FROM {{ raw_table }}
+    ) AS r
 ),
 -- An activity is staged under the month it occurred.
 dated AS (
