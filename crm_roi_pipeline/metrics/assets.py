@@ -8,6 +8,7 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     AssetKey,
+    AssetSelection,
     AutomationCondition,
     MaterializeResult,
     MetadataValue,
@@ -34,13 +35,20 @@ from crm_roi_pipeline.staging.checks import require_error_checks_pass
 STAGING_KEYS = [AssetKey(["crm", entity]) for entity in ENTITIES]
 FACTS = AssetKey(["metrics", "facts"])
 # Recompute after any staged month changes (a backfill, the nightly run, an analyst's materialization).
-# Unlike `eager()`, months never staged (say 2015 with data from 2022) do not hold the metrics back; and
-# nothing is requested while an ERROR (blocking) check of the staged tables fails.
+# Unlike `eager()`, months never staged (say 2015 with data from 2022) do not hold the metrics back; nothing
+# is requested while an ERROR (blocking) check of the staged tables fails; and a staging run in progress holds
+# them back, but a backfill of the staged tables whose runs have ended does not: Dagster's backfill daemon
+# marks a backfill done on its next pass, up to 30 s later (a fixed interval), and the metrics of a UI backfill
+# waited for that. A backfill that also targets a metrics table (facts, say) still holds back what reads it.
 # And every night at the refresh's time, whether or not anything was staged: without an as_of in the
 # assumptions the windows move with the date, and an unchanged export stages nothing (staging/plan.py). Not
 # while a staging run is in progress: the eager part then follows it.
 AFTER_ANY_INGESTION = (
     AutomationCondition.eager().without(~AutomationCondition.any_deps_missing())
+    .without(~AutomationCondition.any_deps_in_progress())
+    & ~AutomationCondition.any_deps_match(AutomationCondition.run_in_progress())
+    & ~AutomationCondition.any_deps_match(AutomationCondition.backfill_in_progress())
+    .ignore(AssetSelection.groups("staging"))
     | (AutomationCondition.cron_tick_passed(NIGHTLY_CRON, NIGHTLY_TIMEZONE)
        & ~AutomationCondition.any_deps_in_progress() & ~AutomationCondition.in_progress())
 ) & AutomationCondition.all_deps_blocking_checks_passed()
