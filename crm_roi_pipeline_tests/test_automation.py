@@ -64,20 +64,9 @@ def test_metrics_are_requested_every_night_even_when_nothing_was_staged(project)
     assert _requested(next_hour) == set()
 
 
-def test_a_staging_run_holds_the_metrics_back_and_a_finished_backfill_not_marked_done_does_not(project, monkeypatch):
-    """Dagster's backfill daemon marks a backfill done on its next pass, up to 30 s after the backfill's last run
-    ended (a fixed interval). The metrics follow the staged months, not that mark; a staging run still in
-    progress does hold them back, since they would read the tables it is writing."""
-    import time
 
-    from dagster import DagsterEvent, DagsterEventType, DagsterRunStatus
-    from dagster._core.execution.backfill import PartitionBackfill
-
-    from crm_roi_pipeline.metrics.assets import STAGING_KEYS
-    from crm_roi_pipeline_tests.conftest import PLANNED_EVENTS_AS_RANGES
-
-    # A run in progress is known by its planned events one per month, as a deployment's instance records them.
-    monkeypatch.delenv(PLANNED_EVENTS_AS_RANGES)
+def _march_staged(project):
+    """The staging and metrics assets, their first evaluation (nothing staged), then a deal of March 2024 staged."""
     assets = Definitions(
         assets=[*staging_assets, *metrics_assets],
         resources={**project.resources(), "reports": Reports(dir=str(project.root / "reports"))},
@@ -85,6 +74,34 @@ def test_a_staging_run_holds_the_metrics_back_and_a_finished_backfill_not_marked
     first = evaluate_automation_conditions(defs=assets, instance=project.instance)
     project.write("deals.csv", "deal_id,is_won,created_at\nD1,false,2024-03-05\n")
     project.stage("2024-03-01", "2024-03-01")
+    return assets, first
+
+
+def _backfill(assets, instance, keys, months):
+    """A backfill of `keys` over `months` (None: an unpartitioned asset), as the daemon leaves it between passes."""
+    import time
+
+    from dagster._core.execution.backfill import PartitionBackfill
+
+    return PartitionBackfill.from_asset_partitions(
+        backfill_id=f"b{len(instance.get_backfills())}", asset_graph=assets.resolve_asset_graph(),
+        partition_names=months, asset_selection=keys, backfill_timestamp=time.time(), tags={},
+        dynamic_partitions_store=instance, all_partitions=months is None, title=None, description=None,
+        run_config=None)
+
+
+def test_a_staging_run_holds_the_metrics_back_and_a_finished_backfill_not_marked_done_does_not(project, monkeypatch):
+    """Dagster's backfill daemon marks a backfill done on its next pass, up to 30 s after the backfill's last run
+    ended (a fixed interval). The metrics follow the staged months, not that mark; a staging run still in
+    progress does hold them back, since they would read the tables it is writing."""
+    from dagster import DagsterEvent, DagsterEventType, DagsterRunStatus
+
+    from crm_roi_pipeline.metrics.assets import STAGING_KEYS
+    from crm_roi_pipeline_tests.conftest import PLANNED_EVENTS_AS_RANGES
+
+    # A run in progress is known by its planned events one per month, as a deployment's instance records them.
+    monkeypatch.delenv(PLANNED_EVENTS_AS_RANGES)
+    assets, first = _march_staged(project)
 
     # A staging run of that month, created and not finished: the metrics wait for it.
     job = assets.resolve_implicit_global_asset_job_def()
@@ -97,44 +114,26 @@ def test_a_staging_run_holds_the_metrics_back_and_a_finished_backfill_not_marked
     project.instance.report_run_canceled(project.instance.get_run_by_id(run.run_id))
 
     # The backfill that staged the month, its run ended, still "requested" until the daemon's next pass.
-    project.instance.add_backfill(PartitionBackfill.from_asset_partitions(
-        backfill_id="b1", asset_graph=assets.resolve_asset_graph(), partition_names=["2024-03-01"],
-        asset_selection=STAGING_KEYS, backfill_timestamp=time.time(), tags={}, dynamic_partitions_store=project.instance,
-        all_partitions=False, title=None, description=None, run_config=None))
+    project.instance.add_backfill(_backfill(assets, project.instance, STAGING_KEYS, ["2024-03-01"]))
     assert [b.status.value for b in project.instance.get_backfills()] == ["REQUESTED"]
     after = evaluate_automation_conditions(defs=assets, instance=project.instance, cursor=waiting.cursor)
     assert _requested(after) == METRICS
 
 
-
 def test_a_backfill_that_also_targets_the_facts_holds_back_what_reads_them(project):
     """A backfill of the staged tables and metrics/facts: once its staging run has ended, the tables that read the
     facts wait for the backfill's own run of them, instead of being computed from the facts as they were."""
-    import time
-
     from dagster._core.execution.backfill import PartitionBackfill
 
     from crm_roi_pipeline.metrics.assets import FACTS, STAGING_KEYS
 
-    assets = Definitions(
-        assets=[*staging_assets, *metrics_assets],
-        resources={**project.resources(), "reports": Reports(dir=str(project.root / "reports"))},
-    )
-    first = evaluate_automation_conditions(defs=assets, instance=project.instance)
-    project.write("deals.csv", "deal_id,is_won,created_at\nD1,false,2024-03-05\n")
-    project.stage("2024-03-01", "2024-03-01")
-    graph = assets.resolve_asset_graph()
-    subset = (PartitionBackfill.from_asset_partitions(
-        backfill_id="staging", asset_graph=graph, partition_names=["2024-03-01"], asset_selection=STAGING_KEYS,
-        backfill_timestamp=time.time(), tags={}, dynamic_partitions_store=project.instance, all_partitions=False,
-        title=None, description=None, run_config=None).asset_backfill_data.target_subset
-        | PartitionBackfill.from_asset_partitions(
-        backfill_id="facts", asset_graph=graph, partition_names=None, asset_selection=[FACTS],
-        backfill_timestamp=time.time(), tags={}, dynamic_partitions_store=project.instance, all_partitions=True,
-        title=None, description=None, run_config=None).asset_backfill_data.target_subset)
-    project.instance.add_backfill(PartitionBackfill.from_asset_graph_subset(
-        backfill_id="both", backfill_timestamp=time.time(), tags={}, dynamic_partitions_store=project.instance,
-        asset_graph_subset=subset, title=None, description=None, run_config=None))
+    assets, first = _march_staged(project)
+    staging = _backfill(assets, project.instance, STAGING_KEYS, ["2024-03-01"]).asset_backfill_data.target_subset
+    facts = _backfill(assets, project.instance, [FACTS], None).asset_backfill_data.target_subset
+    both = PartitionBackfill.from_asset_graph_subset(
+        backfill_id="both", backfill_timestamp=0.0, tags={}, dynamic_partitions_store=project.instance,
+        asset_graph_subset=staging | facts, title=None, description=None, run_config=None)
+    project.instance.add_backfill(both)
     held = evaluate_automation_conditions(defs=assets, instance=project.instance, cursor=first.cursor)
     assert _requested(held) == set()
     assert not held.get_num_requested(FACTS)  # the backfill's own
