@@ -47,7 +47,7 @@ CREATE OR REPLACE TEMP MACRO crm_account_key(x) AS
             '\s+', ' ', 'g')),
         '');
 
--- Activity types as CRMs name them -> call | email | meeting | task | note | other.
+-- Activity types as CRMs name them, lower-cased -> call | email | meeting | task | note | other.
 -- Substring tests rather than regular expressions: this runs on every activity, millions of rows.
 CREATE OR REPLACE TEMP MACRO crm_activity_type_lower(l) AS
     CASE
@@ -59,7 +59,6 @@ CREATE OR REPLACE TEMP MACRO crm_activity_type_lower(l) AS
         WHEN contains(l, 'task') OR contains(l, 'todo') OR contains(l, 'to-do') OR contains(l, 'follow') THEN 'task'
         ELSE 'other'
     END;
-CREATE OR REPLACE TEMP MACRO crm_activity_type(x) AS crm_activity_type_lower(lower(x));
 
 -- Activity statuses that mean "not done yet"; anything else, and no status at all, is completed.
 CREATE OR REPLACE TEMP MACRO crm_activity_open(x) AS
