@@ -375,7 +375,7 @@ def test_a_12_month_backfill_through_graphql_on_a_postgres_instance(deployment, 
     deployment.quiesce()
     all_runs = deployment.runs()
     deployment.stop()
-    assert not_failed(all_runs)  # nor did a sensor's run fail
+    assert_none_failed(all_runs)  # nor did a sensor's run fail
     # The same history is in the PostgreSQL database, not anywhere else.
     in_postgres = runs_in_postgres(pg_url)
     assert {run_id: in_postgres.get(run_id) for run_id in backfill_runs} == backfill_runs
@@ -444,7 +444,7 @@ def test_a_backfill_and_the_nightly_run_at_once_on_a_postgres_instance(deploymen
     deployment.stop()
     one, other = history[nightly_id], history[backfill_run_id]
     assert one["creationTime"] < other["endTime"] and other["creationTime"] < one["endTime"], (one, other)
-    assert not_failed(history.values())
+    assert_none_failed(history.values())
     in_postgres = runs_in_postgres(pg_url)
     assert in_postgres[nightly_id] == "SUCCESS"
     assert in_postgres[backfill_run_id] == "SUCCESS"
@@ -466,7 +466,7 @@ def test_a_backfill_and_the_nightly_run_at_once_on_a_postgres_instance(deploymen
         assert rejects == distinct_rejects, "a rejected row recorded twice"
 
 
-def not_failed(runs) -> bool:
+def assert_none_failed(runs) -> None:
     """No run failed or was canceled. A metrics run the refresh_metrics sensor queued after the staging runs
     may still wait in the queue when the test stops the daemon (`quiesce`); waiting is no failure."""
     runs = list(runs)
@@ -475,7 +475,6 @@ def not_failed(runs) -> bool:
     assert bad == [], bad
     assert all(run["jobName"] != "stage_crm" and not any(t["key"] == "dagster/backfill" for t in run["tags"])
                for run in queued), [(run["runId"], run["jobName"], run["tags"]) for run in queued]
-    return True
 
 
 def _fingerprint(path: Path) -> tuple[str, float]:
